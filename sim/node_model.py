@@ -1,0 +1,277 @@
+"""The node model: how launched instances on one host become ready under CPU contention.
+One implementation, used by calibration (ready_times) and by the simulator (NodeState).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from sim.ps import ProcessorSharing, SimTime
+
+
+class NodeModel(BaseModel):
+    """The parameters of one node, as a calibration file stores them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cores: float = Field(gt=0)
+    """Effective cores shared by instances in their CPU phase."""
+    work_s: float = Field(gt=0)
+    """Mean CPU time (seconds) an instance's initialisation needs when it runs alone."""
+    delay_s: float = Field(default=0.0, ge=0)
+    """Pure delay before the CPU phase (exec, page faults): does not contend for CPU."""
+    work_cv: float = Field(default=0.0, ge=0)
+    """Coefficient of variation of the per-instance work (lognormal around work_s)."""
+    max_rate: float = Field(default=1.0, gt=0)
+    """Most cores one instance can use at once."""
+    idle_load: float = Field(default=0.0, ge=0)
+    """Cores each ready-but-running instance keeps using (a halted QEMU still costs a little)."""
+    spawn_s: float = Field(default=0.0, ge=0)
+    """Launcher serialisation: effective starts are at least this far apart."""
+    min_capacity: float = Field(default=0.05, gt=0)
+    """Capacity left to booting instances however many ready instances idle on the node."""
+
+    def capacity(self, n_ready: int) -> float:
+        """Cores left for the CPU phase with `n_ready` ready instances still running."""
+        return max(self.min_capacity, self.cores - self.idle_load * n_ready)
+
+    @property
+    def work_sigma(self) -> float:
+        """Sigma of the log of the work multiplier, so that it has mean 1 and CV work_cv."""
+        return math.sqrt(math.log1p(self.work_cv * self.work_cv))
+
+
+def work_from_normal(model: NodeModel, z: np.ndarray) -> np.ndarray:
+    """Per-instance work from standard normal draws: work_s * exp(sigma*z - sigma^2/2)."""
+    sigma = model.work_sigma
+    return model.work_s * np.exp(sigma * np.asarray(z, dtype=float) - 0.5 * sigma * sigma)
+
+
+def draw_work(model: NodeModel, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw the CPU work of `n` instances (lognormal, mean work_s, CV work_cv).
+
+    Always consumes n normal draws, even when work_cv is 0, so streams stay aligned across models.
+    """
+    return work_from_normal(model, rng.standard_normal(n))
+
+
+class NodeState:
+    """Event-driven state of one node: launches in, ready instances out. Used by the SimPy
+    node process AND by ready_times(); O(log k) per event.
+
+    An instance goes: planned (waits for its launch time) -> started (launcher serialisation, then
+    the pure delay) -> CPU phase (processor sharing) -> ready (keeps running, costing idle_load,
+    until its lifetime ends).
+    """
+
+    __slots__ = (
+        "_clock",
+        "_delays",
+        "_last_start",
+        "_lifetimes",
+        "_plan_seq",
+        "_plans",
+        "_ps",
+        "_stops",
+        "_varying_capacity",
+        "idle_cpu_s",
+        "in_flight",
+        "model",
+        "peak_in_flight",
+        "ready",
+    )
+
+    def __init__(self, model: NodeModel) -> None:
+        self.model = model
+        self._ps = ProcessorSharing(model.capacity(0), model.max_rate)
+        self._varying_capacity = model.idle_load > 0.0
+        self._plans: list[tuple[float, int, int, float, float]] = []
+        """Heap of (planned launch time, order, instance, work, lifetime)."""
+        self._delays: deque[tuple[float, int, float, float]] = deque()
+        """(end of delay, instance, work, lifetime); starts are serialised: ends never decrease."""
+        self._stops: list[tuple[float, int]] = []
+        """Heap of (stop time, instance) for ready instances with a finite lifetime."""
+        self._lifetimes: dict[int, float] = {}
+        self._plan_seq = 0
+        self._last_start = -math.inf
+        self._clock: SimTime = 0.0
+        self.in_flight = 0
+        """Started and not yet ready (launcher wait, delay or CPU phase)."""
+        self.ready = 0
+        """Ready and still running."""
+        self.peak_in_flight = 0
+        """Largest in_flight seen."""
+        self.idle_cpu_s = 0.0
+        """CPU-seconds taken by ready instances (idle_load) up to the clock."""
+
+    @property
+    def planned(self) -> int:
+        """Launches scheduled for a later time and not started yet."""
+        return len(self._plans)
+
+    @property
+    def clock(self) -> SimTime:
+        """Time up to which internal events have been processed."""
+        return self._clock
+
+    def cpu_busy_s(self, now: SimTime) -> float:
+        """Core-seconds the node has been busy up to `now` (CPU phase plus idle_load)."""
+        idle_cores = self.model.cores - self._ps.capacity if self._varying_capacity else 0.0
+        return self._ps.served(now) + self.idle_cpu_s + idle_cores * (now - self._clock)
+
+    def plan(self, at: SimTime, instance: int, work: float, lifetime: float = math.inf) -> None:
+        """Schedule `instance` to launch at `at` (>= the node's clock); O(log n)."""
+        if at < self._clock:
+            raise ValueError(f"cannot plan a launch in the past: {at} < {self._clock}")
+        if not work >= 0.0:
+            raise ValueError(f"work must be >= 0, got {work}")
+        heapq.heappush(self._plans, (at, self._plan_seq, instance, work, lifetime))
+        self._plan_seq += 1
+
+    def launch(self, now: SimTime, instance: int, work: float, lifetime: float = math.inf) -> None:
+        """Start `instance` at `now`: it begins its delay (after any launcher serialisation).
+
+        The node must have been advanced to `now` (no internal event left before `now`).
+        `lifetime` is how long the instance keeps running once ready (inf: until the end).
+        """
+        if self.next_event() < now - 1e-12 * max(1.0, abs(now)):
+            raise ValueError("advance() the node to `now` before launching")
+        if not work >= 0.0:
+            raise ValueError(f"work must be >= 0, got {work}")
+        self._tick(now)
+        self._start(now, instance, work, lifetime)
+        self._drain_delays(now)
+
+    def _tick(self, now: SimTime) -> None:
+        if now > self._clock:
+            if self._varying_capacity:
+                self.idle_cpu_s += (self.model.cores - self._ps.capacity) * (now - self._clock)
+            self._clock = now
+
+    def _start(self, t: SimTime, instance: int, work: float, lifetime: float) -> None:
+        start = self._last_start + self.model.spawn_s
+        if start < t:
+            start = t
+        self._last_start = start
+        self._delays.append((start + self.model.delay_s, instance, work, lifetime))
+        self.in_flight += 1
+        if self.in_flight > self.peak_in_flight:
+            self.peak_in_flight = self.in_flight
+
+    def _drain_delays(self, now: SimTime) -> None:
+        delays = self._delays
+        while delays and delays[0][0] <= now:
+            t, instance, work, lifetime = delays.popleft()
+            self._ps.add(t, instance, work)
+            if lifetime != math.inf:
+                self._lifetimes[instance] = lifetime
+
+    def _set_capacity(self, t: SimTime) -> None:
+        self._ps.set_capacity(t, self.model.capacity(self.ready))
+
+    def next_event(self) -> SimTime:
+        """Absolute time of the next internal event (inf if none)."""
+        t = self._ps.next_completion()
+        if self._plans and self._plans[0][0] < t:
+            t = self._plans[0][0]
+        if self._delays and self._delays[0][0] < t:
+            t = self._delays[0][0]
+        if self._stops and self._stops[0][0] < t:
+            t = self._stops[0][0]
+        return t
+
+    def advance(self, now: SimTime) -> list[int]:
+        """Process internal events up to `now`; return the instances that became ready at <= now.
+
+        Events are processed in time order (ties: completions, stops, launches, delay ends), so
+        calling advance() at each next_event() gives every instance its exact ready time.
+        """
+        if now < self._clock - 1e-12 * max(1.0, abs(now)):
+            raise ValueError(f"time went backwards: {now} < {self._clock}")
+        ready_now: list[int] = []
+        ps = self._ps
+        plans = self._plans
+        delays = self._delays
+        stops = self._stops
+        while True:
+            t_done = ps.next_completion()
+            t = t_done
+            if plans and plans[0][0] < t:
+                t = plans[0][0]
+            if delays and delays[0][0] < t:
+                t = delays[0][0]
+            if stops and stops[0][0] < t:
+                t = stops[0][0]
+            if t > now:
+                break
+            self._tick(t)
+            if t_done <= t:
+                done = ps.pop_completed(t)
+                if done:
+                    self.in_flight -= len(done)
+                    self.ready += len(done)
+                    ready_now.extend(done)
+                    if self._lifetimes:
+                        for instance in done:
+                            life = self._lifetimes.pop(instance, None)
+                            if life is not None:
+                                heapq.heappush(stops, (t + life, instance))
+                    if self._varying_capacity:
+                        self._set_capacity(t)
+            if stops and stops[0][0] <= t:
+                while stops and stops[0][0] <= t:
+                    heapq.heappop(stops)
+                    self.ready -= 1
+                if self._varying_capacity:
+                    self._set_capacity(t)
+            while plans and plans[0][0] <= t:
+                _, _, instance, work, lifetime = heapq.heappop(plans)
+                self._start(t, instance, work, lifetime)
+            self._drain_delays(t)
+        self._tick(now)
+        return ready_now
+
+
+def ready_times(
+    model: NodeModel,
+    launch_s: np.ndarray,
+    work: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Absolute ready time of each instance given its launch time (any order); exact, O(n log n).
+
+    Work per instance is `work` if given, else drawn with draw_work(model, n, rng); with
+    work_cv == 0 no generator is needed.
+    """
+    launches = np.asarray(launch_s, dtype=float)
+    n = launches.size
+    if work is None:
+        if rng is not None:
+            work = draw_work(model, n, rng)
+        elif model.work_cv == 0.0:
+            work = np.full(n, model.work_s)
+        else:
+            raise ValueError("work_cv > 0: pass `work` or a numpy Generator `rng`")
+    works = np.asarray(work, dtype=float)
+    if works.shape != launches.shape:
+        raise ValueError(f"work has shape {works.shape}, launch_s has {launches.shape}")
+    out = np.full(n, np.nan)
+    if n == 0:
+        return out
+    # The node's clock starts at 0; shift only when needed, so that non-negative launch times give
+    # bit-identical results to a simulation that uses the same absolute times.
+    shift = min(float(launches.min()), 0.0)
+    node = NodeState(model)
+    for i, (t, w) in enumerate(zip((launches - shift).tolist(), works.tolist(), strict=True)):
+        node.plan(t, i, w)
+    t = node.next_event()
+    while t != math.inf:
+        for i in node.advance(t):
+            out[i] = t
+        t = node.next_event()
+    return out + shift

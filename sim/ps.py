@@ -1,0 +1,139 @@
+"""Egalitarian processor sharing with a per-job rate cap, exact and O(log k) per event.
+A virtual clock counts the service every active job has had; a heap holds the finish marks.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+SimTime = float
+
+# Two finish marks closer than this (in seconds of CPU work) are the same instant: jobs added at
+# different times accumulate rounding error, and such jobs must still leave together.
+_WORK_EPS = 1e-9
+# A completion this close after `now` (relative to the clock's magnitude) counts as due at `now`.
+_TIME_REL_EPS = 1e-12
+
+
+class ProcessorSharing:
+    """Egalitarian PS with per-job rate cap, virtual clock and a heap of virtual finish times.
+
+    With k active jobs each one progresses at r(k) = min(max_rate, capacity / k). The virtual clock
+    V grows at r(k), so a job added at virtual time V0 with work w finishes when V reaches V0 + w:
+    adding or removing a job changes one number (the rate), never the other jobs' entries.
+    """
+
+    __slots__ = (
+        "_capacity", "_clock", "_heap", "_max_rate", "_rate", "_seq", "_served", "_virtual",
+    )
+
+    def __init__(self, capacity: float, max_rate: float = 1.0) -> None:
+        if not capacity > 0.0:
+            raise ValueError(f"capacity must be > 0, got {capacity}")
+        if not max_rate > 0.0:
+            raise ValueError(f"max_rate must be > 0, got {max_rate}")
+        self._capacity = float(capacity)
+        self._max_rate = float(max_rate)
+        self._clock: SimTime = 0.0
+        """Real time up to which the virtual clock has been advanced."""
+        self._virtual = 0.0
+        """Service received by every job that has been active since the last idle period."""
+        self._rate = 0.0
+        """Current per-job rate r(k); 0 when idle."""
+        self._served = 0.0
+        """Total CPU-seconds delivered since creation (for utilisation)."""
+        self._heap: list[tuple[float, int, int]] = []
+        """(virtual finish mark, insertion order, job): the order breaks ties deterministically."""
+        self._seq = 0
+
+    @property
+    def active(self) -> int:
+        """Jobs in service."""
+        return len(self._heap)
+
+    @property
+    def capacity(self) -> float:
+        """Cores shared among the active jobs."""
+        return self._capacity
+
+    @property
+    def rate(self) -> float:
+        """Rate at which each active job progresses now (CPU-seconds per second)."""
+        return self._rate
+
+    def served(self, now: SimTime) -> float:
+        """CPU-seconds delivered to jobs from creation up to `now` (does not change the state)."""
+        return self._served + (now - self._clock) * self._rate * len(self._heap)
+
+    def _advance(self, now: SimTime) -> None:
+        dt = now - self._clock
+        if dt < 0.0:
+            if dt < -_TIME_REL_EPS * max(1.0, abs(now)):
+                raise ValueError(f"time went backwards: {now} < {self._clock}")
+            return
+        if self._heap:
+            step = dt * self._rate
+            self._virtual += step
+            self._served += step * len(self._heap)
+        self._clock = now
+
+    def _update_rate(self) -> None:
+        k = len(self._heap)
+        if k == 0:
+            self._rate = 0.0
+            # Restart the virtual clock while idle so it never grows large enough to lose precision.
+            self._virtual = 0.0
+        else:
+            share = self._capacity / k
+            self._rate = share if share < self._max_rate else self._max_rate
+
+    def set_capacity(self, now: SimTime, capacity: float) -> None:
+        """Change the shared capacity from `now` on (the clock is advanced first)."""
+        if not capacity > 0.0:
+            raise ValueError(f"capacity must be > 0, got {capacity}")
+        self._advance(now)
+        self._capacity = float(capacity)
+        self._update_rate()
+
+    def add(self, now: SimTime, job: int, work: float) -> None:
+        """Start serving `job`, which needs `work` CPU-seconds; O(log k)."""
+        if not work >= 0.0:
+            raise ValueError(f"work must be >= 0, got {work}")
+        self._advance(now)
+        heapq.heappush(self._heap, (self._virtual + work, self._seq, job))
+        self._seq += 1
+        self._update_rate()
+
+    def next_completion(self) -> SimTime:
+        """Absolute time at which the next job finishes if nothing changes; math.inf if idle."""
+        if not self._heap:
+            return math.inf
+        return self._clock + (self._heap[0][0] - self._virtual) / self._rate
+
+    def pop_completed(self, now: SimTime) -> list[int]:
+        """Remove and return the jobs whose work is done at `now`, in finishing order.
+
+        Jobs whose finish marks coincide (within float tolerance) leave together. If `now` is past
+        several completions, they are processed one by one at their own times (the rate changes
+        after each), so the state at `now` is exact.
+        """
+        done: list[int] = []
+        heap = self._heap
+        horizon = now + _TIME_REL_EPS * max(1.0, abs(now))
+        while heap:
+            due = self._clock + (heap[0][0] - self._virtual) / self._rate
+            if due > horizon:
+                break
+            at = due if due < now else now
+            mark = heap[0][0]
+            k = len(heap)
+            self._served += (mark - self._virtual) * k if mark > self._virtual else 0.0
+            self._virtual = mark if mark > self._virtual else self._virtual
+            self._clock = at if at > self._clock else self._clock
+            limit = mark + _WORK_EPS
+            while heap and heap[0][0] <= limit:
+                done.append(heapq.heappop(heap)[2])
+            self._update_rate()
+        self._advance(now)
+        return done
