@@ -1,0 +1,56 @@
+"""`fixed_interval`: each request goes whole to one node; launches on a node are spaced by a
+fixed interval, also across requests (a node never launches two instances closer than that)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from sim.policies.base import LaunchClock, PolicyConfig
+from sim.policies.placement import Placement, place
+
+if TYPE_CHECKING:
+    from sim.policy import PlatformView
+    from sim.request import Request
+
+
+class FixedIntervalConfig(PolicyConfig):
+    """Launch a request's instances one every `interval_ms` on the node chosen by `placement`."""
+
+    name: Literal["fixed_interval"] = "fixed_interval"
+    interval_ms: float = Field(ge=0)
+    """Spacing between two launches on the same node."""
+    placement: Placement = "least_loaded"
+    """Which node takes a request (load = in flight + planned launches)."""
+    packing_capacity: int = Field(default=64, ge=1)
+    """With placement `packing`: fill a node up to this load before using the next."""
+
+    tuning: ClassVar = {"interval_ms": [0, 2, 5, 10, 15, 20, 30]}
+
+    def build(self, rng: np.random.Generator) -> FixedInterval:
+        return FixedInterval(self, rng)
+
+
+class FixedInterval:
+    """Spaces launches per node by a constant interval."""
+
+    def __init__(self, config: FixedIntervalConfig, rng: np.random.Generator) -> None:
+        self.name = config.display_name
+        self._config = config
+        self._rng = rng
+        self._clock = LaunchClock()
+
+    def on_request(self, view: PlatformView, request: Request) -> None:
+        load = [node.in_flight + node.planned for node in view.nodes]
+        node = place(self._config.placement, load, request.count, self._rng,
+                     self._config.packing_capacity)
+        at = self._clock.times(node, view.now, request.count, self._config.interval_ms / 1000)
+        view.launch(node, request, range(request.count), at)
+
+    def on_wakeup(self, view: PlatformView, token: object) -> None:
+        pass
+
+    def on_instance_ready(self, view: PlatformView, node: int, instance: int) -> None:
+        pass

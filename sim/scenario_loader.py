@@ -1,0 +1,183 @@
+"""Load a YAML file into a frozen pydantic model, reporting mistakes as `file:line:col: path: msg`.
+
+Positions come from walking `yaml.compose` nodes along each pydantic error's `loc`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+Loc = tuple[int | str, ...]
+
+
+class ScenarioError(Exception):
+    """A user's mistake in a YAML file: one formatted line per problem."""
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = list(lines)
+
+
+def load_yaml_model(
+    path: Path, model: type[M], context: dict[str, Any] | None = None
+) -> M:
+    """Parse and validate `path` as `model`; raise ScenarioError with located messages."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(
+            [f"{path}: cannot read the file ({exc.strerror}); check the path"]
+        ) from None
+    return parse_yaml_model(text, model, source=str(path), context=context)
+
+
+def parse_yaml_model(
+    text: str, model: type[M], source: str = "<string>", context: dict[str, Any] | None = None
+) -> M:
+    """Validate YAML `text` as `model`; `source` names the text in messages."""
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ScenarioError([f"{where}: invalid YAML: {exc.problem or exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError([f"{source}: invalid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ScenarioError([f"{source}:1:1: the file must be a YAML mapping of settings"])
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise ScenarioError(
+            [format_error(source, root, model, err) for err in exc.errors()]
+        ) from None
+
+
+def format_error(source: str, root: yaml.Node | None, model: type[BaseModel], err: Any) -> str:
+    """One line for one pydantic error dict: position, dotted path of the YAML keys, message."""
+    loc: Loc = tuple(err["loc"])
+    node, yaml_loc = locate(root, loc, key_node=err["type"] == "extra_forbidden")
+    where = f"{source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}" if node else source
+    dotted = ".".join(str(p) for p in yaml_loc) or "(top)"
+    message = _message(err, model, loc)
+    return f"{where}: {dotted}: {message}"
+
+
+def locate(
+    root: yaml.Node | None, loc: Loc, key_node: bool = False
+) -> tuple[yaml.Node | None, Loc]:
+    """Deepest YAML node along `loc`, and the part of `loc` that names real YAML keys.
+
+    Parts of `loc` that are not in the YAML (a discriminated union's tag, a validator's name)
+    are skipped; `key_node` points at the key itself rather than its value (unknown keys).
+    """
+    node = root
+    found: list[int | str] = []
+    for i, part in enumerate(loc):
+        if isinstance(node, yaml.MappingNode):
+            match = [(k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)
+                     and k.value == str(part)]
+            if not match:
+                continue
+            key, value = match[0]
+            found.append(part)
+            node = key if key_node and i == len(loc) - 1 else value
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if not 0 <= part < len(node.value):
+                break
+            found.append(part)
+            node = node.value[part]
+        else:
+            continue
+    return node, tuple(found)
+
+
+def _message(err: Any, model: type[BaseModel], loc: Loc) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = fields_at(model, loc[:-1])
+        hint = _did_you_mean(str(loc[-1]), allowed)
+        return f"unknown key {loc[-1]!r}{hint}"
+    if kind == "missing":
+        return "required setting is missing; add it"
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx") or {}
+        tag = str(ctx.get("tag", ""))
+        expected = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+        hint = _did_you_mean(tag, expected)
+        what = str(ctx.get("discriminator", "kind")).strip("'")
+        return f"unknown {what} {tag!r}{hint}"
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def _did_you_mean(word: str, candidates: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    if candidates:
+        return f"; allowed keys: {', '.join(sorted(candidates))}"
+    return ""
+
+
+def fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
+    """Field names of the model found by following `loc` through annotations (for did-you-mean)."""
+    current: Any = model
+    for part in loc:
+        current = _step(current, part)
+        if current is None:
+            return []
+    cls = _as_model(current)
+    return list(cls.model_fields) if cls else []
+
+
+def _step(annotation: Any, part: int | str) -> Any:
+    options = _union_members(annotation)
+    for option in options:
+        origin = typing.get_origin(option)
+        if isinstance(part, int) and origin in (list, tuple, Sequence):
+            return typing.get_args(option)[0]
+        cls = _as_model(option)
+        if cls is not None and isinstance(part, str) and part in cls.model_fields:
+            return cls.model_fields[part].annotation
+        if origin is dict and isinstance(part, str):
+            return typing.get_args(option)[1]
+    # A discriminated union's tag: pick the member whose literal tag equals `part`.
+    for option in options:
+        cls = _as_model(option)
+        if cls is None:
+            continue
+        for field in cls.model_fields.values():
+            if typing.get_origin(field.annotation) is typing.Literal and part in typing.get_args(
+                field.annotation
+            ):
+                return cls
+    return None
+
+
+def _union_members(annotation: Any) -> list[Any]:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _union_members(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        members: list[Any] = []
+        for arg in typing.get_args(annotation):
+            members.extend(_union_members(arg))
+        return members
+    return [annotation]
+
+
+def _as_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
