@@ -101,9 +101,16 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
+def _column(values: list[Any], dtype: pa.DataType) -> pa.Array:
+    """pandas turns missing ints into NaN; Arrow wants them null and the rest as int."""
+    values = [_clean(v) for v in values]
+    if pa.types.is_integer(dtype):
+        values = [None if v is None else int(v) for v in values]
+    return pa.array(values, type=dtype)
+
+
 def _table(frame: pd.DataFrame) -> pa.Table:
-    cols = {name: pa.array(frame[name].tolist(), type=dtype) for name, dtype in COLUMNS.items()}
-    return pa.table(cols)
+    return pa.table({name: _column(frame[name].tolist(), dtype) for name, dtype in COLUMNS.items()})
 
 
 def compact(root: Path) -> Path:

@@ -1,0 +1,21 @@
+"""Shared fixtures: which accelerator real-boot tests use on this host."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from measure.host import kvm_status
+
+
+@pytest.fixture(scope="session")
+def accel() -> str:
+    """KVM where /dev/kvm works (these tests then run on KVM, they do not skip), TCG otherwise."""
+    return "kvm" if kvm_status().usable else "tcg"
+
+
+@pytest.fixture(scope="session")
+def qemu_installed() -> None:
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.fail("qemu-system-x86_64 is missing: `make deps` installs it")
