@@ -74,6 +74,7 @@ class NodeState:
         "_delays",
         "_last_start",
         "_lifetimes",
+        "_next",
         "_plan_seq",
         "_plans",
         "_ps",
@@ -100,6 +101,8 @@ class NodeState:
         self._plan_seq = 0
         self._last_start = -math.inf
         self._clock: SimTime = 0.0
+        self._next: SimTime | None = None
+        """Cached next_event(); None when a launch or plan may have changed it."""
         self.in_flight = 0
         """Started and not yet ready (launcher wait, delay or CPU phase)."""
         self.ready = 0
@@ -132,6 +135,8 @@ class NodeState:
             raise ValueError(f"work must be >= 0, got {work}")
         heapq.heappush(self._plans, (at, self._plan_seq, instance, work, lifetime))
         self._plan_seq += 1
+        if self._next is not None and at < self._next:
+            self._next = at
 
     def launch(self, now: SimTime, instance: int, work: float, lifetime: float = math.inf) -> None:
         """Start `instance` at `now`: it begins its delay (after any launcher serialisation).
@@ -146,6 +151,7 @@ class NodeState:
         self._tick(now)
         self._start(now, instance, work, lifetime)
         self._drain_delays(now)
+        self._next = None
 
     def _tick(self, now: SimTime) -> None:
         if now > self._clock:
@@ -176,6 +182,8 @@ class NodeState:
 
     def next_event(self) -> SimTime:
         """Absolute time of the next internal event (inf if none)."""
+        if self._next is not None:
+            return self._next
         t = self._ps.next_completion()
         if self._plans and self._plans[0][0] < t:
             t = self._plans[0][0]
@@ -183,6 +191,7 @@ class NodeState:
             t = self._delays[0][0]
         if self._stops and self._stops[0][0] < t:
             t = self._stops[0][0]
+        self._next = t
         return t
 
     def advance(self, now: SimTime) -> list[int]:
@@ -208,8 +217,10 @@ class NodeState:
             if stops and stops[0][0] < t:
                 t = stops[0][0]
             if t > now:
+                self._next = t
                 break
-            self._tick(t)
+            if t > self._clock:
+                self._tick(t)
             if t_done <= t:
                 done = ps.pop_completed(t)
                 if done:
@@ -232,8 +243,10 @@ class NodeState:
             while plans and plans[0][0] <= t:
                 _, _, instance, work, lifetime = heapq.heappop(plans)
                 self._start(t, instance, work, lifetime)
-            self._drain_delays(t)
-        self._tick(now)
+            if delays and delays[0][0] <= t:
+                self._drain_delays(t)
+        if now > self._clock:
+            self._tick(now)
         return ready_now
 
 

@@ -118,22 +118,25 @@ class ProcessorSharing:
         several completions, they are processed one by one at their own times (the rate changes
         after each), so the state at `now` is exact.
         """
-        done: list[int] = []
         heap = self._heap
-        horizon = now + _TIME_REL_EPS * max(1.0, abs(now))
-        while heap:
-            due = self._clock + (heap[0][0] - self._virtual) / self._rate
-            if due > horizon:
-                break
-            at = due if due < now else now
-            mark = heap[0][0]
-            k = len(heap)
-            self._served += (mark - self._virtual) * k if mark > self._virtual else 0.0
-            self._virtual = mark if mark > self._virtual else self._virtual
-            self._clock = at if at > self._clock else self._clock
-            limit = mark + _WORK_EPS
-            while heap and heap[0][0] <= limit:
-                done.append(heapq.heappop(heap)[2])
-            self._update_rate()
-        self._advance(now)
+        done: list[int] = []
+        if heap:
+            horizon = now + _TIME_REL_EPS * (abs(now) if abs(now) > 1.0 else 1.0)
+            while heap:
+                mark = heap[0][0]
+                due = self._clock + (mark - self._virtual) / self._rate
+                if due > horizon:
+                    break
+                if mark > self._virtual:
+                    self._served += (mark - self._virtual) * len(heap)
+                    self._virtual = mark
+                at = due if due < now else now
+                if at > self._clock:
+                    self._clock = at
+                limit = mark + _WORK_EPS
+                while heap and heap[0][0] <= limit:
+                    done.append(heapq.heappop(heap)[2])
+                self._update_rate()
+        if now > self._clock:
+            self._advance(now)
         return done

@@ -1,0 +1,434 @@
+"""The discrete-event engine: SimPy drives request arrivals, policy timers and sampling, while
+each node runs its own event heap (NodeState) and wakes through exactly one agenda entry.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator, Iterable, Sequence
+from dataclasses import dataclass, field
+from heapq import heapify, heappop, heappush
+from typing import Any
+
+import simpy
+from simpy.events import NORMAL, Event
+
+from sim.cluster import Cluster
+from sim.node_model import NodeModel, NodeState
+from sim.policy import NodeView, Policy
+from sim.records import (
+    InstanceRecord,
+    MemorySink,
+    NodeSample,
+    NodeSummary,
+    RecordSink,
+    RequestRecord,
+    Row,
+    RowBuffer,
+)
+from sim.request import Request
+from sim.streams import Stream, stream_rng
+
+SimTime = float
+
+# Launch times this much before `now` (relative) are float noise from a policy's arithmetic.
+_PAST_TOLERANCE = 1e-9
+
+
+class PlatformEnvironment(simpy.Environment):
+    """A SimPy environment whose event order also covers a node agenda.
+
+    SimPy's heap cannot move or cancel an entry, so a node whose next event moves earlier (a new
+    launch) would leave a stale wake-up behind on every such change. The agenda is a second heap
+    of (time, node, generation) merged into step(): a node has one live entry, a superseded entry
+    is skipped by its generation, and compaction keeps stale entries fewer than the nodes.
+    At equal times node events run first, so arrivals and timers see every node up to date.
+    """
+
+    def __init__(self, on_node_event: Callable[[int, int], None]) -> None:
+        super().__init__(0.0)
+        self.agenda: list[tuple[SimTime, int, int]] = []
+        """Heap of (wake-up time, node id, generation)."""
+        self._on_node_event = on_node_event
+
+    def schedule_at(self, event: Event, at: SimTime, priority: Any = NORMAL) -> None:
+        """Schedule an already triggered event at absolute time `at` (no now + delay rounding)."""
+        heappush(self._queue, (at, priority, next(self._eid), event))
+
+    def peek(self) -> SimTime:
+        t = super().peek()
+        if self.agenda and self.agenda[0][0] <= t:
+            return self.agenda[0][0]
+        return t
+
+    def step(self) -> None:
+        agenda = self.agenda
+        if agenda:
+            queue = self._queue
+            if not queue or agenda[0][0] <= queue[0][0]:
+                t, node, generation = heappop(agenda)
+                self._now = t
+                self._on_node_event(node, generation)
+                return
+        super().step()
+
+
+class _Node:
+    """Engine side of one node: its NodeState plus its agenda bookkeeping (a NodeView)."""
+
+    __slots__ = (
+        "cpu_mark", "generation", "half_var", "id", "launches", "model", "sigma", "state",
+        "wake_at",
+    )
+
+    def __init__(self, node_id: int, model: NodeModel) -> None:
+        self.id = node_id
+        self.model = model
+        self.state = NodeState(model)
+        self.sigma = model.work_sigma
+        self.half_var = 0.5 * self.sigma * self.sigma
+        self.generation = 0
+        self.wake_at = math.inf
+        """Time of the live agenda entry (inf: none)."""
+        self.launches = 0
+        self.cpu_mark = 0.0
+        """Busy core-seconds at the previous sample."""
+
+    @property
+    def in_flight(self) -> int:
+        return self.state.in_flight
+
+    @property
+    def ready(self) -> int:
+        return self.state.ready
+
+    @property
+    def planned(self) -> int:
+        return self.state.planned
+
+
+class _RequestState:
+    """A request between its arrival and its last instance ready."""
+
+    __slots__ = (
+        "first_ready", "latency_sum", "launched", "lifetime", "nodes", "ready", "request", "scale",
+        "z",
+    )
+
+    def __init__(self, request: Request, z: list[float] | None) -> None:
+        self.request = request
+        self.z = z
+        self.scale = request.work_scale
+        self.lifetime = math.inf if request.lifetime_s is None else request.lifetime_s
+        self.launched = 0
+        self.ready = 0
+        self.first_ready = math.nan
+        self.latency_sum = 0.0
+        self.nodes: set[int] = set()
+
+
+@dataclass
+class SimResult:
+    """Outcome of one run. With a streaming sink the record lists stay empty."""
+
+    policy: str
+    replication: int
+    seed: int
+    end_s: float
+    """Simulation time when the run stopped."""
+    launches: int
+    node_events: int
+    """Node wake-ups processed (each may cover several simultaneous internal events)."""
+    requests: list[RequestRecord] = field(default_factory=list)
+    instances: list[InstanceRecord] = field(default_factory=list)
+    node_samples: list[NodeSample] = field(default_factory=list)
+    nodes: list[NodeSummary] = field(default_factory=list)
+
+
+class Simulation:
+    """One run of a policy on a cluster under a workload; also the PlatformView policies get."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        policy: Policy,
+        *,
+        replication: int = 0,
+        seed: int = 0,
+        sample_period_s: float | None = None,
+        sink: RecordSink | None = None,
+    ) -> None:
+        if sample_period_s is not None and not sample_period_s > 0:
+            raise ValueError(f"sample_period_s must be > 0, got {sample_period_s}")
+        self.policy = policy
+        self.replication = replication
+        self.seed = seed
+        self.env = PlatformEnvironment(self._wake)
+        self._nodes = [_Node(i, m) for i, m in enumerate(cluster.node_models())]
+        self._agenda = self.env.agenda
+        self._compact_at = 2 * len(self._nodes) + 64
+        self._work_rng = stream_rng(Stream.WORK, replication, seed)
+        self._sink = sink if sink is not None else MemorySink()
+        buffers: dict[str, RowBuffer] = self._sink.open(policy.name, replication)
+        self._instance_rows = buffers["instances"]
+        self._request_rows = buffers["requests"]
+        self._sample_rows = buffers["node_samples"]
+        self._node_rows = buffers["nodes"]
+        self._requests: dict[int, _RequestState] = {}
+        """Requests that arrived and are not yet all ready."""
+        self._in_flight: dict[int, tuple[_RequestState, int, float]] = {}
+        """Engine instance id -> (request, index in request, launch time), until ready."""
+        self._next_instance = 0
+        self._pending_timers = 0
+        self._arrivals_done = False
+        self._ready_request: Request | None = None
+        self._sample_period = sample_period_s
+        self.node_events = 0
+
+    # --- PlatformView -------------------------------------------------------------------------
+
+    @property
+    def now(self) -> SimTime:
+        return self.env.now
+
+    @property
+    def nodes(self) -> Sequence[NodeView]:
+        return self._nodes
+
+    @property
+    def ready_request(self) -> Request | None:
+        return self._ready_request
+
+    def launch(
+        self, node: int, request: Request, instances: Sequence[int], at: Sequence[float]
+    ) -> None:
+        now = self.env.now
+        target = self._nodes[node]
+        try:
+            st = self._requests[request.request_id]
+        except KeyError:
+            raise ValueError(f"request {request.request_id} is not waiting for launches") from None
+        n = len(instances)
+        if len(at) != n:
+            raise ValueError(f"{n} instances but {len(at)} launch times")
+        if st.launched + n > request.count:
+            raise ValueError(
+                f"request {request.request_id} has {request.count} instances; "
+                f"{st.launched + n} launched"
+            )
+        if n == 0:
+            return
+        earliest = now - _PAST_TOLERANCE * max(1.0, now)
+        if min(at) < earliest:
+            raise ValueError(f"launch time {min(at)} is in the past (now {now})")
+        if min(instances) < 0 or max(instances) >= request.count:
+            raise ValueError(f"instance indices must be in 0..{request.count - 1}")
+        state = target.state
+        in_flight = self._in_flight
+        work_s = target.model.work_s
+        lifetime = st.lifetime
+        scale = st.scale
+        z = st.z
+        sigma = target.sigma
+        half_var = target.half_var
+        gid = self._next_instance
+        for index, t in zip(instances, at, strict=True):
+            if scale is not None:
+                work = work_s * scale[index]
+            else:
+                assert z is not None
+                work = work_s * math.exp(sigma * z[index] - half_var)
+            if t <= now:
+                in_flight[gid] = (st, index, now)
+                state.launch(now, gid, work, lifetime)
+            else:
+                in_flight[gid] = (st, index, t)
+                state.plan(t, gid, work, lifetime)
+            gid += 1
+        self._next_instance = gid
+        st.launched += n
+        st.nodes.add(node)
+        target.launches += n
+        self._reschedule(target)
+
+    def wake_me(self, at: float, token: object) -> None:
+        now = self.env.now
+        if at < now:
+            raise ValueError(f"wake-up time {at} is in the past (now {now})")
+        event = self.env.event()
+        event._ok = True
+        event._value = token
+        event.callbacks.append(self._timer)
+        self.env.schedule_at(event, at)
+        self._pending_timers += 1
+
+    # --- engine -------------------------------------------------------------------------------
+
+    def _timer(self, event: Event) -> None:
+        self._pending_timers -= 1
+        self.policy.on_wakeup(self, event._value)
+
+    def _reschedule(self, node: _Node) -> None:
+        t = node.state.next_event()
+        # A later next event keeps the earlier entry: waking early just reschedules.
+        if t < node.wake_at:
+            if node.wake_at != math.inf and len(self._agenda) >= self._compact_at:
+                self._compact()
+            node.generation += 1
+            node.wake_at = t
+            heappush(self._agenda, (t, node.id, node.generation))
+
+    def _compact(self) -> None:
+        nodes = self._nodes
+        live = [e for e in self._agenda if e[2] == nodes[e[1]].generation]
+        heapify(live)
+        self._agenda[:] = live
+
+    def _wake(self, node_id: int, generation: int) -> None:
+        node = self._nodes[node_id]
+        if generation != node.generation:
+            return
+        node.wake_at = math.inf
+        self.node_events += 1
+        now = self.env._now
+        ready = node.state.advance(now)
+        if ready:
+            self._on_ready(node, ready, now)
+        self._reschedule(node)
+
+    def _on_ready(self, node: _Node, ready: list[int], now: SimTime) -> None:
+        in_flight = self._in_flight
+        rows = self._instance_rows
+        policy = self.policy
+        node_id = node.id
+        for gid in ready:
+            st, index, launched_at = in_flight.pop(gid)
+            request = st.request
+            latency = now - request.arrival_s
+            rows.append((request.request_id, index, node_id, launched_at, now, latency))
+            st.ready += 1
+            st.latency_sum += latency
+            if st.ready == 1:
+                st.first_ready = now
+            if st.ready == request.count:
+                self._finish(st, now)
+            self._ready_request = request
+            policy.on_instance_ready(self, node_id, index)
+        self._ready_request = None
+
+    def _finish(self, st: _RequestState, end: SimTime) -> None:
+        request = st.request
+        del self._requests[request.request_id]
+        complete = st.ready == request.count
+        all_ready = end if complete else math.nan
+        row: Row = (
+            request.request_id, request.tenant, request.count, request.arrival_s,
+            st.first_ready, all_ready, st.first_ready - request.arrival_s,
+            all_ready - request.arrival_s, len(st.nodes),
+            st.latency_sum / st.ready if st.ready else math.nan, st.ready, complete,
+        )
+        self._request_rows.append(row)
+
+    def _on_request(self, request: Request) -> None:
+        if request.request_id in self._requests:
+            raise ValueError(f"request id {request.request_id} is used twice")
+        z = None
+        if request.work_scale is None:
+            z = self._work_rng.standard_normal(request.count).tolist()
+        self._requests[request.request_id] = _RequestState(request, z)
+        self.policy.on_request(self, request)
+
+    def _arrivals(self, requests: Iterable[Request]) -> Generator[Event, Any, None]:
+        env = self.env
+        for request in requests:
+            at = request.arrival_s
+            if at < env.now:
+                raise ValueError(
+                    f"requests must come in arrival order: request {request.request_id} "
+                    f"arrives at {at} < {env.now}"
+                )
+            if at > env.now:
+                event = env.event()
+                event._ok = True
+                event._value = None
+                env.schedule_at(event, at)
+                yield event
+            self._on_request(request)
+        self._arrivals_done = True
+
+    def _busy(self) -> bool:
+        return not self._arrivals_done or bool(self._in_flight) or self._pending_timers > 0
+
+    def _sampler(self, period: float) -> Generator[Event, Any, None]:
+        env = self.env
+        k = 0
+        while True:
+            self._sample(env.now, period)
+            if not self._busy() and k > 0:
+                return
+            k += 1
+            event = env.event()
+            event._ok = True
+            event._value = None
+            env.schedule_at(event, k * period)
+            yield event
+
+    def _sample(self, now: SimTime, period: float) -> None:
+        rows = self._sample_rows
+        for node in self._nodes:
+            state = node.state
+            busy = state.cpu_busy_s(now)
+            fraction = (busy - node.cpu_mark) / (period * node.model.cores) if now > 0 else 0.0
+            node.cpu_mark = busy
+            rows.append((node.id, now, state.in_flight, state.ready, state.planned, fraction))
+
+    def run(self, requests: Iterable[Request], until_s: float | None = None) -> SimResult:
+        """Simulate until every launched instance is ready and nothing is pending (or until_s)."""
+        env = self.env
+        env.process(self._arrivals(requests))
+        if self._sample_period is not None:
+            env.process(self._sampler(self._sample_period))
+        env.run(until=until_s)
+        end = env.now
+        for st in list(self._requests.values()):
+            self._finish(st, end)
+        for node in self._nodes:
+            busy = node.state.cpu_busy_s(end)
+            fraction = busy / (end * node.model.cores) if end > 0 else 0.0
+            self._node_rows.append(
+                (node.id, node.launches, node.state.peak_in_flight, busy, fraction)
+            )
+        self._sink.close()
+        result = SimResult(
+            policy=self.policy.name, replication=self.replication, seed=self.seed, end_s=end,
+            launches=self._next_instance, node_events=self.node_events,
+        )
+        if isinstance(self._sink, MemorySink):
+            result.requests = self._sink.records(RequestRecord)
+            result.instances = self._sink.records(InstanceRecord)
+            result.node_samples = self._sink.records(NodeSample)
+            result.nodes = self._sink.records(NodeSummary)
+        return result
+
+
+def simulate(
+    cluster: Cluster,
+    requests: Iterable[Request],
+    policy: Policy,
+    *,
+    replication: int = 0,
+    seed: int = 0,
+    sample_period_s: float | None = None,
+    until_s: float | None = None,
+    sink: RecordSink | None = None,
+) -> SimResult:
+    """Run `policy` on `cluster` for the requests (in arrival order; may be a lazy iterator).
+
+    `replication` and `seed` key the engine's own random stream (per-instance work noise), drawn
+    per request in arrival order so that every policy gets the same work (common random numbers).
+    """
+    simulation = Simulation(
+        cluster, policy, replication=replication, seed=seed, sample_period_s=sample_period_s,
+        sink=sink,
+    )
+    return simulation.run(requests, until_s=until_s)

@@ -1,0 +1,246 @@
+"""Flat result records of a simulation (one row per request, instance, node sample, node),
+the sinks the engine streams rows into, and Parquet/CSV writers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+Row = tuple[Any, ...]
+"""A record's fields after (policy, replication), in declaration order: what the engine emits."""
+
+
+@dataclass(slots=True)
+class InstanceRecord:
+    """One launched instance that became ready."""
+
+    kind: ClassVar[str] = "instances"
+    policy: str
+    replication: int
+    request_id: int
+    instance_id: int
+    """Index of the instance within its request (0..count-1)."""
+    node: int
+    launch_s: float
+    """When the policy had it launched (before launcher serialisation and delay)."""
+    ready_s: float
+    latency_s: float
+    """ready_s - the request's arrival_s."""
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One request: when its first and its last instance became ready."""
+
+    kind: ClassVar[str] = "requests"
+    policy: str
+    replication: int
+    request_id: int
+    tenant: str
+    count: int
+    arrival_s: float
+    first_ready_s: float
+    all_ready_s: float
+    """NaN when the run ended before every instance was ready."""
+    time_to_first_s: float
+    time_to_all_s: float
+    nodes_used: int
+    mean_instance_latency_s: float
+    """Mean over the instances that became ready."""
+    ready_count: int
+    complete: bool
+    """Every instance became ready before the run ended."""
+
+
+@dataclass(slots=True)
+class NodeSample:
+    """State of one node at a sampling instant."""
+
+    kind: ClassVar[str] = "node_samples"
+    policy: str
+    replication: int
+    node: int
+    t_s: float
+    in_flight: int
+    """Launched (started) and not yet ready."""
+    ready: int
+    """Ready and still running."""
+    planned: int
+    """Launches scheduled for later, not started."""
+    cpu_busy: float
+    """Fraction of the node's cores busy over the sampling period that ends at t_s."""
+
+
+@dataclass(slots=True)
+class NodeSummary:
+    """One node over the whole run."""
+
+    kind: ClassVar[str] = "nodes"
+    policy: str
+    replication: int
+    node: int
+    launches: int
+    peak_in_flight: int
+    cpu_busy_s: float
+    """Core-seconds busy (CPU phases plus ready instances' idle load)."""
+    cpu_busy: float
+    """cpu_busy_s / (cores * run length)."""
+
+
+Record = InstanceRecord | RequestRecord | NodeSample | NodeSummary
+RecordClass = type[InstanceRecord] | type[RequestRecord] | type[NodeSample] | type[NodeSummary]
+RECORD_CLASSES: tuple[RecordClass, ...] = (InstanceRecord, RequestRecord, NodeSample, NodeSummary)
+
+_ARROW_TYPES = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
+
+
+def schema(cls: RecordClass) -> pa.Schema:
+    """Arrow schema of a record class (column per field, in order)."""
+    return pa.schema(
+        [(f.name, _ARROW_TYPES[str(f.type)]) for f in dataclasses.fields(cls)]
+    )
+
+
+def rows_table(cls: RecordClass, policy: str, replication: int, rows: Sequence[Row]) -> pa.Table:
+    """Table of engine rows, adding the constant policy and replication columns."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    sch = schema(cls)
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names[2:]]
+    arrays = [pa.array([policy] * len(rows), sch.field(0).type),
+              pa.array([replication] * len(rows), sch.field(1).type)]
+    arrays += [pa.array(col, sch.field(i + 2).type) for i, col in enumerate(columns)]
+    return pa.Table.from_arrays(arrays, schema=sch)
+
+
+def records_table(cls: RecordClass, records: Sequence[Record]) -> pa.Table:
+    """Table of records of one class (an empty list gives an empty table with the schema)."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    sch = schema(cls)
+    arrays = [pa.array([getattr(r, n) for r in records], sch.field(n).type) for n in names]
+    return pa.Table.from_arrays(arrays, schema=sch)
+
+
+def write_parquet(cls: RecordClass, records: Sequence[Record], path: str | Path) -> Path:
+    """Write records of one class to a Parquet file; returns the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(records_table(cls, records), out)
+    return out
+
+
+def write_csv(cls: RecordClass, records: Sequence[Record], path: str | Path) -> Path:
+    """Write records of one class to a CSV file (for small tables); returns the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(records_table(cls, records), out)
+    return out
+
+
+class RowBuffer(Protocol):
+    """Where the engine appends rows of one record class."""
+
+    def append(self, row: Row, /) -> None: ...
+
+
+class RecordSink(Protocol):
+    """Receives the rows of one run as they happen."""
+
+    def open(self, policy: str, replication: int) -> dict[str, RowBuffer]:
+        """Buffers for the run, keyed by record kind ("instances", "requests", ...)."""
+        ...
+
+    def close(self) -> None:
+        """The run is over: flush what is buffered."""
+        ...
+
+
+class MemorySink:
+    """Keeps every row in memory; records() turns them into record objects."""
+
+    def __init__(self) -> None:
+        self.policy = ""
+        self.replication = 0
+        self.rows: dict[str, list[Row]] = {cls.kind: [] for cls in RECORD_CLASSES}
+
+    def open(self, policy: str, replication: int) -> dict[str, RowBuffer]:
+        self.policy, self.replication = policy, replication
+        return dict(self.rows)
+
+    def close(self) -> None:
+        return None
+
+    def records(self, cls: RecordClass) -> list[Any]:
+        """The rows of one kind as record objects."""
+        return [cls(self.policy, self.replication, *row) for row in self.rows[cls.kind]]
+
+    def table(self, cls: RecordClass) -> pa.Table:
+        """The rows of one kind as an Arrow table."""
+        return rows_table(cls, self.policy, self.replication, self.rows[cls.kind])
+
+
+class _ParquetRows:
+    """Rows of one kind, written to a Parquet file a chunk at a time."""
+
+    def __init__(self, cls: RecordClass, path: Path, chunk_rows: int) -> None:
+        self._cls = cls
+        self._path = path
+        self._chunk = chunk_rows
+        self._rows: list[Row] = []
+        self._writer: pq.ParquetWriter | None = None
+        self.policy = ""
+        self.replication = 0
+        self.count = 0
+
+    def append(self, row: Row, /) -> None:
+        self._rows.append(row)
+        if len(self._rows) >= self._chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._path, schema(self._cls))
+        if self._rows:
+            self._writer.write_table(
+                rows_table(self._cls, self.policy, self.replication, self._rows)
+            )
+            self.count += len(self._rows)
+            self._rows = []
+
+    def close(self) -> None:
+        self.flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+class ParquetSink:
+    """Streams rows to DIR/<kind>.parquet in chunks: memory stays bounded however long the run."""
+
+    def __init__(self, directory: str | Path, chunk_rows: int = 65_536) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._buffers = {
+            cls.kind: _ParquetRows(cls, self.directory / f"{cls.kind}.parquet", chunk_rows)
+            for cls in RECORD_CLASSES
+        }
+
+    def open(self, policy: str, replication: int) -> dict[str, RowBuffer]:
+        for buffer in self._buffers.values():
+            buffer.policy, buffer.replication = policy, replication
+        return dict(self._buffers)
+
+    def close(self) -> None:
+        for buffer in self._buffers.values():
+            buffer.close()
+
+    def counts(self) -> dict[str, int]:
+        """Rows written per kind."""
+        return {kind: buffer.count for kind, buffer in self._buffers.items()}
