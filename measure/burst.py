@@ -27,7 +27,7 @@ from measure.guest import READY, Accel, BootPath, find_qemu, qemu_argv
 from measure.host import host_info, qemu_version
 from measure.process import (
     Spawned,
-    cpu_seconds,
+    cpu_and_wait_seconds,
     kill_and_reap,
     normal_policy_prefix,
     pdeathsig_prefix,
@@ -304,7 +304,7 @@ def _run_burst(
                 # CPU time is read after the batch's timestamps are taken, so reading /proc
                 # does not delay when a ready string is seen.
                 for inst in pending_cpu:
-                    inst.row.cpu_s = cpu_seconds(inst.proc.pid)
+                    inst.row.cpu_s, inst.row.wait_s = cpu_and_wait_seconds(inst.proc.pid)
                     finish(inst, "ready")
                 pending_cpu.clear()
             outcome = "complete"
@@ -317,9 +317,9 @@ def _run_burst(
         for inst in live.values():
             # What a ready instance keeps costing while idle: its CPU time at the end.
             inst.row.end_s = now() - t0
-            inst.row.cpu_end_s = cpu_seconds(inst.proc.pid)
+            inst.row.cpu_end_s, wait_end = cpu_and_wait_seconds(inst.proc.pid)
             if not inst.final:
-                inst.row.cpu_s = inst.row.cpu_end_s
+                inst.row.cpu_s, inst.row.wait_s = inst.row.cpu_end_s, wait_end
                 finish(inst, status_for_rest)
             else:
                 writer.append(inst.row)  # merged with its outcome row by the reader

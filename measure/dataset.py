@@ -27,7 +27,8 @@ COLUMNS: dict[str, pa.DataType] = {
     "interval_ms": pa.float64(), "memory_mb": pa.int64(), "repeat": pa.int64(),
     "instance": pa.int64(), "planned_launch_s": pa.float64(), "launch_s": pa.float64(),
     "pid": pa.int64(), "marker_s": pa.float64(), "ready_s": pa.float64(), "cpu_s": pa.float64(),
-    "status": pa.string(), "exit_code": pa.int64(), "stderr_tail": pa.string(),
+    "wait_s": pa.float64(), "status": pa.string(), "exit_code": pa.int64(),
+    "stderr_tail": pa.string(),
     "cpu_end_s": pa.float64(), "end_s": pa.float64(),
 }
 

@@ -81,20 +81,23 @@ def spawn(argv: list[str], env: dict[str, str]) -> Spawned:
     return Spawned(pid=pid, stdout=out_r, stderr=err_r)
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user+system) of every live thread of a process, from schedstat (ns precision).
+def cpu_and_wait_seconds(pid: int) -> tuple[float, float]:
+    """(CPU time, run-queue wait) summed over every live thread of a process, from schedstat.
 
-    /proc/PID/stat counts in 10 ms ticks, too coarse for boots that take tens of milliseconds.
-    Returns NaN when the process is gone.
+    CPU time is user+system on a CPU; wait is time spent runnable but not running, the direct
+    trace of contention. /proc/PID/stat counts in 10 ms ticks, too coarse for boots of tens of
+    milliseconds; schedstat counts nanoseconds. NaN when the process is gone.
     """
-    total = 0
+    cpu = wait = 0
     try:
         for tid in os.listdir(f"/proc/{pid}/task"):
             with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
-                total += int(f.read().split()[0])
-    except (FileNotFoundError, ProcessLookupError, ValueError):
-        return float("nan")
-    return total / 1e9
+                fields = f.read().split()
+            cpu += int(fields[0])
+            wait += int(fields[1])
+    except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+        return float("nan"), float("nan")
+    return cpu / 1e9, wait / 1e9
 
 
 def kill_and_reap(pid: int) -> int | None:

@@ -43,6 +43,8 @@ class InstanceRow:
     """Complete ready string seen by the harness."""
     cpu_s: float = NAN
     """CPU time (all QEMU threads, schedstat) when ready was seen, or at the end."""
+    wait_s: float = NAN
+    """Run-queue wait (runnable, not running) of all QEMU threads when ready was seen."""
     status: Status = "timeout"
     exit_code: int | None = None
     stderr_tail: str = ""
