@@ -93,7 +93,7 @@ class ChoiceSize(_Spec):
 
 
 class LogNormalSize(_Spec):
-    """Lognormal with the given mean and CV, rounded up to a whole count (>= 1)."""
+    """Lognormal with the given mean and CV, rounded to a whole count (at least 1)."""
 
     kind: Literal["lognormal"] = "lognormal"
     mean: float = Field(ge=1)
@@ -103,7 +103,7 @@ class LogNormalSize(_Spec):
     def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
         sigma = math.sqrt(math.log1p(self.cv * self.cv))
         mu = math.log(self.mean) - 0.5 * sigma * sigma
-        counts = np.maximum(1, np.ceil(rng.lognormal(mu, sigma, n))).astype(np.int64)
+        counts = np.maximum(1, np.rint(rng.lognormal(mu, sigma, n))).astype(np.int64)
         return np.minimum(counts, self.max_count) if self.max_count else counts
 
 
