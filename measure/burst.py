@@ -336,6 +336,7 @@ def _run_burst(
             row.status = status_for_rest  # type: ignore[assignment]
             writer.append(row)
         writer.close()
+        manifest.t0_monotonic = t0
         manifest.ended_at = _iso_now()
         manifest.outcome = outcome  # type: ignore[assignment]
         counts: dict[str, int] = {}

@@ -82,6 +82,8 @@ class Manifest(BaseModel):
     schedule: str | None = None
     """Source of the launch plan when replaying a schedule; None for a fixed interval."""
     memory_estimate_mb: float | None = None
+    t0_monotonic: float | None = None
+    """The burst start on CLOCK_MONOTONIC, to line rows up with other clocks (perf -k monotonic)."""
     harness_sched: str = ""
     """Scheduling policy the harness ran under (SCHED_FIFO unless refused or turned off)."""
     ended_at: str | None = None
