@@ -58,14 +58,26 @@ def parse_yaml_model(
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
+        errors = exc.errors()
         raise ScenarioError(
-            [format_error(source, root, model, err) for err in exc.errors()]
+            [format_error(source, root, model, err) for err in errors
+             if not _consequence(err, errors)]
         ) from None
+
+
+def _consequence(err: Any, errors: Sequence[Any]) -> bool:
+    """A list too short only because some of its items failed: the item errors say it all."""
+    if err["type"] != "too_short":
+        return False
+    loc = tuple(err["loc"])
+    return any(len(o["loc"]) > len(loc) and tuple(o["loc"][: len(loc)]) == loc for o in errors)
 
 
 def format_error(source: str, root: yaml.Node | None, model: type[BaseModel], err: Any) -> str:
     """One line for one pydantic error dict: position, dotted path of the YAML keys, message."""
     loc: Loc = tuple(err["loc"])
+    if err["type"] == "union_tag_invalid":  # point at the tag's value, not the whole entry
+        loc += (str((err.get("ctx") or {}).get("discriminator", "")).strip("'"),)
     node, yaml_loc = locate(root, loc, key_node=err["type"] == "extra_forbidden")
     where = f"{source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}" if node else source
     dotted = ".".join(str(p) for p in yaml_loc) or "(top)"
@@ -109,24 +121,24 @@ def _message(err: Any, model: type[BaseModel], loc: Loc) -> str:
         hint = _did_you_mean(str(loc[-1]), allowed)
         return f"unknown key {loc[-1]!r}{hint}"
     if kind == "missing":
-        return "required setting is missing; add it"
+        return f"required key {loc[-1]!r} is missing; add it"
     if kind == "union_tag_invalid":
         ctx = err.get("ctx") or {}
         tag = str(ctx.get("tag", ""))
         expected = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
-        hint = _did_you_mean(tag, expected)
+        hint = _did_you_mean(tag, expected, "choices")
         what = str(ctx.get("discriminator", "kind")).strip("'")
         return f"unknown {what} {tag!r}{hint}"
     msg = str(err["msg"])
     return msg.removeprefix("Value error, ")
 
 
-def _did_you_mean(word: str, candidates: Sequence[str]) -> str:
+def _did_you_mean(word: str, candidates: Sequence[str], what: str = "keys") -> str:
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     if close:
         return f"; did you mean {close[0]!r}?"
     if candidates:
-        return f"; allowed keys: {', '.join(sorted(candidates))}"
+        return f"; {what}: {', '.join(sorted(candidates))}"
     return ""
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from sim.replications import confidence_interval
 
 STATISTICS: tuple[str, ...] = ("mean", "p50", "p95", "p99")
 
@@ -45,16 +46,14 @@ def statistic(values: np.ndarray, stat: str) -> float:
 def t_interval(
     samples: Sequence[float] | np.ndarray, level: float = 0.95
 ) -> tuple[float, float, float]:
-    """Mean and two-sided Student-t confidence interval; half-width NaN below two samples."""
+    """(mean, low, high) of the finite samples: sim.replications' Student-t interval; the
+    bounds are NaN below two samples, everything NaN with none."""
     x = np.asarray(samples, dtype=float)
     x = x[np.isfinite(x)]
     if x.size == 0:
         return math.nan, math.nan, math.nan
-    mean = float(x.mean())
-    if x.size < 2:
-        return mean, math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return mean, mean - half, mean + half
+    ci = confidence_interval(x, level)
+    return ci.mean, ci.low, ci.high
 
 
 def per_replication(frame: pd.DataFrame, column: str) -> pd.DataFrame:

@@ -32,6 +32,11 @@ class PolicyConfig(BaseModel):
         name: str = getattr(self, "name")  # noqa: B009 - set by every subclass as a Literal
         return self.label or name
 
+    @classmethod
+    def tuning_point(cls, point: dict[str, Any]) -> dict[str, Any]:
+        """Settings for one grid point of `sim tune` (a family may add implied settings)."""
+        return dict(point)
+
     def build(self, rng: np.random.Generator) -> Policy:
         """A fresh policy for one replication; `rng` serves its random choices only."""
         raise NotImplementedError

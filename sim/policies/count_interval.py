@@ -4,7 +4,7 @@ launch (its planned launches plus the new request): larger when few, smaller whe
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -58,6 +58,11 @@ class CountIntervalConfig(PolicyConfig):
         if self.max_interval_ms is not None and self.min_interval_ms > self.max_interval_ms:
             raise ValueError("min_interval_ms is above max_interval_ms")
         return self
+
+    @classmethod
+    def tuning_point(cls, point: dict[str, Any]) -> dict[str, Any]:
+        """Tuning the spread rule replaces a table given in the scenario."""
+        return {**point, "table": None} if "spread_ms" in point else dict(point)
 
     def interval_ms(self, count: int) -> float:
         """The interval for a node that will launch `count` instances."""

@@ -1,0 +1,287 @@
+"""A scenario: the cluster (node groups and their calibrations), the workload, the policies to
+compare, metrics and SLOs, replications and seed. Pure validated data, loaded from YAML.
+
+Paths (calibrations, traces) are resolved while validating, against the scenario file's folder
+and then the repository root, and stored absolute: a validated scenario dumps to a plain dict that
+validates again anywhere (what `sim sweep` sends to its workers).
+
+Sweeps (issue 7): a top-level `sweep:` maps dotted paths into the scenario to lists of values,
+e.g. `sweep: {cluster.nodes.0.count: [4, 8, 16], policies.1.window_s: [0.1, 0.5]}`; each point of
+the cross product is the scenario with those values set. `sim run` runs the scenario as written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from sim.cluster import Cluster, NodeGroup
+from sim.node_model import NodeModel
+from sim.policies import PolicySpec
+from sim.scenario_loader import load_yaml_model
+from sim.tenant_mix import TenantMix
+from sim.workload import DailyWorkload, MMPPWorkload, PoissonWorkload, TraceWorkload
+
+BASE_DIR = "base_dir"
+"""Validation context key: folder that relative paths in the scenario are resolved against."""
+
+Statistic = Literal["mean", "p50", "p95", "p99"]
+MetricName = Literal["time_to_first_s", "time_to_all_s", "instance_latency_s"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def repo_root(start: Path) -> Path | None:
+    """The nearest folder at or above `start` holding pyproject.toml."""
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return None
+
+
+def resolve_path(raw: str | Path, info: ValidationInfo) -> Path:
+    """An existing file: absolute as given, else relative to the scenario's folder, else to the
+    repository root. Raises ValueError naming where it looked."""
+    path = Path(raw).expanduser()
+    if path.is_absolute():
+        candidates = [path]
+    else:
+        base = Path((info.context or {}).get(BASE_DIR, Path.cwd()))
+        candidates = [base / path]
+        root = repo_root(base.resolve())
+        if root is not None and root != base.resolve():
+            candidates.append(root / path)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    looked = " or ".join(str(c) for c in candidates)
+    raise ValueError(f"file not found: {looked}; give a path relative to the scenario file "
+                     "or to the repository root")
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- cluster -------------------------------------------------------------------------------------
+
+
+class NodeGroupSpec(_Frozen):
+    """`count` nodes behaving as a calibration file (or an inline model) says."""
+
+    count: int = Field(ge=1)
+    calibration: Path | None = None
+    """A calibration JSON written by `measure calibrate` (resolved to an absolute path)."""
+    model: NodeModel | None = None
+    """Node-model parameters given inline instead of a calibration (what-if nodes, tests)."""
+    name: str | None = None
+    """Label of the group; defaults to the calibration's name."""
+
+    _calibration: Any = PrivateAttr(default=None)
+
+    @field_validator("calibration", mode="before")
+    @classmethod
+    def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str | Path):
+            raise ValueError("calibration must be a file path")
+        return resolve_path(value, info)
+
+    @model_validator(mode="after")
+    def _load(self) -> NodeGroupSpec:
+        if (self.calibration is None) == (self.model is None):
+            raise ValueError("give exactly one of `calibration` (a file) or `model` (inline)")
+        if self.calibration is not None:
+            from measure.calibration_file import CalibrationFileError, load_calibration
+
+            try:
+                self._calibration = load_calibration(self.calibration)
+            except CalibrationFileError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+    @property
+    def node_model(self) -> NodeModel:
+        if self.model is not None:
+            return self.model
+        model: NodeModel = self._calibration.model
+        return model
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self._calibration is not None:
+            return str(self._calibration.name)
+        return "inline"
+
+    def provenance(self) -> dict[str, Any]:
+        """Where this group's node model came from, for reports."""
+        out: dict[str, Any] = {"name": self.label, "count": self.count}
+        if self.calibration is None:
+            out["model"] = "inline in the scenario"
+            out["parameters"] = self.node_model.model_dump()
+            return out
+        cal = self._calibration
+        out["calibration"] = str(self.calibration)
+        out["sha256"] = sha256_file(self.calibration)
+        out["family"] = f"{cal.family} v{cal.family_version}"
+        out["parameters"] = self.node_model.model_dump()
+        out["host"] = cal.provenance.host.description
+        out["data_files"] = [f"{d.path} ({d.rows} rows, sha256 {d.sha256[:12]})"
+                             for d in cal.provenance.data_files]
+        return out
+
+
+class ClusterSpec(_Frozen):
+    nodes: tuple[NodeGroupSpec, ...] = Field(min_length=1)
+    """Node groups, numbered in order: group 0's nodes first."""
+
+    def build(self) -> Cluster:
+        return Cluster(groups=tuple(
+            NodeGroup(count=g.count, model=g.node_model, name=g.label) for g in self.nodes
+        ))
+
+
+# --- workload ------------------------------------------------------------------------------------
+
+WorkloadSpec = Annotated[
+    PoissonWorkload | MMPPWorkload | DailyWorkload | TraceWorkload | TenantMix,
+    Field(discriminator="kind"),
+]
+
+
+# --- metrics -------------------------------------------------------------------------------------
+
+
+class SloSpec(_Frozen):
+    """Per-request limits; the report gives the fraction of requests within each."""
+
+    time_to_first_s: float | None = Field(default=None, gt=0)
+    time_to_all_s: float | None = Field(default=None, gt=0)
+
+    def limits(self) -> dict[str, float]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class ObjectiveSpec(_Frozen):
+    """What `sim tune` minimises, and the constraint it keeps."""
+
+    metric: MetricName = "time_to_first_s"
+    stat: Statistic = "p95"
+    all_ready_slack: float | None = Field(default=0.1, ge=0)
+    """Keep the same statistic of time to all ready within (1 + slack) of the best setting
+    tried; None: no constraint."""
+
+
+class MetricsSpec(_Frozen):
+    slo: SloSpec = SloSpec()
+    objective: ObjectiveSpec = ObjectiveSpec()
+
+
+# --- scenario ------------------------------------------------------------------------------------
+
+
+class Scenario(_Frozen):
+    """Everything `sim run` needs to compare policies on one platform and workload."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    seed: int = Field(ge=0)
+    replications: int = Field(default=5, ge=1)
+    sample_period_s: float | None = Field(default=0.1, gt=0)
+    """Node samples (instances in flight, CPU busy) every this many seconds; None: none."""
+    until_s: float | None = Field(default=None, gt=0)
+    """Stop each run at this simulated time (None: when every instance is ready)."""
+    cluster: ClusterSpec
+    workload: WorkloadSpec
+    policies: tuple[PolicySpec, ...] = Field(min_length=1)
+    baseline: str | None = None
+    """Policy the others are compared against (paired differences); default `immediate` when
+    the scenario has it."""
+    metrics: MetricsSpec = MetricsSpec()
+    sweep: dict[str, tuple[Any, ...]] = Field(default_factory=dict)
+    """Sweep axes for `sim sweep` (dotted path -> values); `sim run` ignores them."""
+
+    @field_validator("workload", mode="before")
+    @classmethod
+    def _resolve_traces(cls, value: Any, info: ValidationInfo) -> Any:
+        """Trace paths (also inside tenants) resolve like calibrations."""
+        if not isinstance(value, dict):
+            return value
+        if value.get("kind") == "trace" and isinstance(value.get("path"), str | Path):
+            return {**value, "path": resolve_path(value["path"], info)}
+        if value.get("kind") == "tenants" and isinstance(value.get("tenants"), dict):
+            return {**value, "tenants": {
+                name: cls._resolve_traces(spec, info) for name, spec in value["tenants"].items()
+            }}
+        return value
+
+    @field_validator("sweep")
+    @classmethod
+    def _non_empty_axes(cls, value: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
+        for path, values in value.items():
+            if not values:
+                raise ValueError(f"sweep axis {path!r} has no values")
+        return value
+
+    @model_validator(mode="after")
+    def _names(self) -> Scenario:
+        names = [p.display_name for p in self.policies]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"policies {duplicates} appear twice; give each a distinct `label`")
+        if self.baseline is not None and self.baseline not in names:
+            raise ValueError(f"baseline {self.baseline!r} is not one of the policies {names}")
+        return self
+
+    @property
+    def policy_names(self) -> tuple[str, ...]:
+        return tuple(p.display_name for p in self.policies)
+
+    @property
+    def baseline_policy(self) -> str | None:
+        """The explicit baseline, else `immediate` if compared, else none."""
+        if self.baseline is not None:
+            return self.baseline
+        return "immediate" if "immediate" in self.policy_names else None
+
+
+class LoadedScenario(BaseModel):
+    """A validated scenario and the file it came from."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    scenario: Scenario
+    path: Path
+    sha256: str
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "scenario": {"file": str(self.path), "sha256": self.sha256,
+                         "name": self.scenario.name, "seed": self.scenario.seed,
+                         "replications": self.scenario.replications},
+            "node_groups": [g.provenance() for g in self.scenario.cluster.nodes],
+            "bootstorm_version": metadata.version("bootstorm"),
+        }
+
+
+def load_scenario(path: Path) -> LoadedScenario:
+    """Read and validate a scenario file; raises ScenarioError with `file:line:col` lines."""
+    scenario = load_yaml_model(path, Scenario, context={BASE_DIR: path.parent})
+    return LoadedScenario(scenario=scenario, path=path.resolve(), sha256=sha256_file(path))
