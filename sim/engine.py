@@ -139,6 +139,8 @@ class SimResult:
     launches: int
     node_events: int
     """Node wake-ups processed (each may cover several simultaneous internal events)."""
+    peak_in_flight: int
+    """Most instances launched (or planned) and not yet ready at once, cluster-wide."""
     requests: list[RequestRecord] = field(default_factory=list)
     instances: list[InstanceRecord] = field(default_factory=list)
     node_samples: list[NodeSample] = field(default_factory=list)
@@ -184,6 +186,8 @@ class Simulation:
         self._ready_request: Request | None = None
         self._sample_period = sample_period_s
         self.node_events = 0
+        self.peak_in_flight = 0
+        """Most instances launched (or planned) and not yet ready at once, cluster-wide."""
 
     # --- PlatformView -------------------------------------------------------------------------
 
@@ -232,6 +236,8 @@ class Simulation:
         sigma = target.sigma
         half_var = target.half_var
         gid = self._next_instance
+        started: list[int] = []
+        works: list[float] = []
         for index, t in zip(instances, at, strict=True):
             if scale is not None:
                 work = work_s * scale[index]
@@ -240,12 +246,17 @@ class Simulation:
                 work = work_s * math.exp(sigma * z[index] - half_var)
             if t <= now:
                 in_flight[gid] = (st, index, now)
-                state.launch(now, gid, work, lifetime)
+                started.append(gid)
+                works.append(work)
             else:
                 in_flight[gid] = (st, index, t)
                 state.plan(t, gid, work, lifetime)
             gid += 1
+        if started:
+            state.launch_batch(now, started, works, lifetime)
         self._next_instance = gid
+        if len(in_flight) > self.peak_in_flight:
+            self.peak_in_flight = len(in_flight)
         st.launched += n
         st.nodes.add(node)
         target.launches += n
@@ -290,11 +301,20 @@ class Simulation:
             return
         node.wake_at = math.inf
         self.node_events += 1
+        if not self.node_events & 0xFFFF:
+            self._sink.poll()
         now = self.env._now
-        ready = node.state.advance(now)
+        state = node.state
+        ready = state.advance(now)
         if ready:
             self._on_ready(node, ready, now)
-        self._reschedule(node)
+        t = state.next_event()
+        if t < node.wake_at:  # (as _reschedule; inlined on the hottest path)
+            if node.wake_at != math.inf and len(self._agenda) >= self._compact_at:
+                self._compact()
+            node.generation += 1
+            node.wake_at = t
+            heappush(self._agenda, (t, node_id, node.generation))
 
     def _on_ready(self, node: _Node, ready: list[int], now: SimTime) -> None:
         in_flight = self._in_flight
@@ -330,6 +350,7 @@ class Simulation:
         self._request_rows.append(row)
 
     def _on_request(self, request: Request) -> None:
+        self._sink.poll()
         if request.request_id in self._requests:
             raise ValueError(f"request id {request.request_id} is used twice")
         z = None
@@ -374,6 +395,7 @@ class Simulation:
             yield event
 
     def _sample(self, now: SimTime, period: float) -> None:
+        self._sink.poll()
         rows = self._sample_rows
         for node in self._nodes:
             state = node.state
@@ -402,6 +424,7 @@ class Simulation:
         result = SimResult(
             policy=self.policy.name, replication=self.replication, seed=self.seed, end_s=end,
             launches=self._next_instance, node_events=self.node_events,
+            peak_in_flight=self.peak_in_flight,
         )
         if isinstance(self._sink, MemorySink):
             result.requests = self._sink.records(RequestRecord)

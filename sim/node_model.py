@@ -7,6 +7,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
+from collections.abc import Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -153,6 +154,38 @@ class NodeState:
         self._drain_delays(now)
         self._next = None
 
+    def launch_batch(
+        self,
+        now: SimTime,
+        instances: Sequence[int],
+        works: Sequence[float],
+        lifetime: float = math.inf,
+    ) -> None:
+        """launch() each instance at `now`, in order; one call for a whole burst."""
+        if self.next_event() < now - 1e-12 * max(1.0, abs(now)):
+            raise ValueError("advance() the node to `now` before launching")
+        if len(instances) != len(works):
+            raise ValueError(f"{len(instances)} instances but {len(works)} works")
+        if works and min(works) < 0.0:
+            raise ValueError("work must be >= 0")
+        self._tick(now)
+        spawn = self.model.spawn_s
+        delay = self.model.delay_s
+        last = self._last_start
+        append = self._delays.append
+        for instance, work in zip(instances, works, strict=True):
+            start = last + spawn
+            if start < now:
+                start = now
+            last = start
+            append((start + delay, instance, work, lifetime))
+        self._last_start = last
+        self.in_flight += len(instances)
+        if self.in_flight > self.peak_in_flight:
+            self.peak_in_flight = self.in_flight
+        self._drain_delays(now)
+        self._next = None
+
     def _tick(self, now: SimTime) -> None:
         if now > self._clock:
             if self._varying_capacity:
@@ -172,10 +205,15 @@ class NodeState:
     def _drain_delays(self, now: SimTime) -> None:
         delays = self._delays
         while delays and delays[0][0] <= now:
-            t, instance, work, lifetime = delays.popleft()
-            self._ps.add(t, instance, work)
-            if lifetime != math.inf:
-                self._lifetimes[instance] = lifetime
+            # Instances launched together leave their delay together: one rate update for all.
+            t = delays[0][0]
+            batch: list[tuple[int, float]] = []
+            while delays and delays[0][0] == t:
+                _, instance, work, lifetime = delays.popleft()
+                batch.append((instance, work))
+                if lifetime != math.inf:
+                    self._lifetimes[instance] = lifetime
+            self._ps.add_many(t, batch)
 
     def _set_capacity(self, t: SimTime) -> None:
         self._ps.set_capacity(t, self.model.capacity(self.ready))
@@ -220,7 +258,9 @@ class NodeState:
                 self._next = t
                 break
             if t > self._clock:
-                self._tick(t)
+                if self._varying_capacity:
+                    self.idle_cpu_s += (self.model.cores - ps.capacity) * (t - self._clock)
+                self._clock = t
             if t_done <= t:
                 done = ps.pop_completed(t)
                 if done:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterable
 
 SimTime = float
 
@@ -103,6 +104,20 @@ class ProcessorSharing:
         self._advance(now)
         heapq.heappush(self._heap, (self._virtual + work, self._seq, job))
         self._seq += 1
+        self._update_rate()
+
+    def add_many(self, now: SimTime, jobs: Iterable[tuple[int, float]]) -> None:
+        """add() each (job, work) at `now`: one clock advance and one rate update for all."""
+        self._advance(now)
+        heap = self._heap
+        virtual = self._virtual
+        seq = self._seq
+        for job, work in jobs:
+            if not work >= 0.0:
+                raise ValueError(f"work must be >= 0, got {work}")
+            heapq.heappush(heap, (virtual + work, seq, job))
+            seq += 1
+        self._seq = seq
         self._update_rate()
 
     def next_completion(self) -> SimTime:

@@ -157,6 +157,10 @@ class RecordSink(Protocol):
         """Buffers for the run, keyed by record kind ("instances", "requests", ...)."""
         ...
 
+    def poll(self) -> None:
+        """Called now and then during the run: a chance to flush full buffers."""
+        ...
+
     def close(self) -> None:
         """The run is over: flush what is buffered."""
         ...
@@ -174,6 +178,9 @@ class MemorySink:
         self.policy, self.replication = policy, replication
         return dict(self.rows)
 
+    def poll(self) -> None:
+        return None
+
     def close(self) -> None:
         return None
 
@@ -186,61 +193,48 @@ class MemorySink:
         return rows_table(cls, self.policy, self.replication, self.rows[cls.kind])
 
 
-class _ParquetRows:
-    """Rows of one kind, written to a Parquet file a chunk at a time."""
-
-    def __init__(self, cls: RecordClass, path: Path, chunk_rows: int) -> None:
-        self._cls = cls
-        self._path = path
-        self._chunk = chunk_rows
-        self._rows: list[Row] = []
-        self._writer: pq.ParquetWriter | None = None
-        self.policy = ""
-        self.replication = 0
-        self.count = 0
-
-    def append(self, row: Row, /) -> None:
-        self._rows.append(row)
-        if len(self._rows) >= self._chunk:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(self._path, schema(self._cls))
-        if self._rows:
-            self._writer.write_table(
-                rows_table(self._cls, self.policy, self.replication, self._rows)
-            )
-            self.count += len(self._rows)
-            self._rows = []
-
-    def close(self) -> None:
-        self.flush()
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-
-
 class ParquetSink:
-    """Streams rows to DIR/<kind>.parquet in chunks: memory stays bounded however long the run."""
+    """Streams rows to DIR/<kind>.parquet in chunks: memory stays bounded however long the run.
+
+    The engine appends to plain lists (the hot path stays a C call) and polls the sink now and
+    then; a buffer past `chunk_rows` is then written as one row group.
+    """
 
     def __init__(self, directory: str | Path, chunk_rows: int = 65_536) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._buffers = {
-            cls.kind: _ParquetRows(cls, self.directory / f"{cls.kind}.parquet", chunk_rows)
-            for cls in RECORD_CLASSES
-        }
+        self._chunk = chunk_rows
+        self._rows: dict[str, list[Row]] = {cls.kind: [] for cls in RECORD_CLASSES}
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._counts = dict.fromkeys(self._rows, 0)
+        self.policy = ""
+        self.replication = 0
 
     def open(self, policy: str, replication: int) -> dict[str, RowBuffer]:
-        for buffer in self._buffers.values():
-            buffer.policy, buffer.replication = policy, replication
-        return dict(self._buffers)
+        self.policy, self.replication = policy, replication
+        return dict(self._rows)
+
+    def _flush(self, cls: RecordClass) -> None:
+        rows = self._rows[cls.kind]
+        writer = self._writers.get(cls.kind)
+        if writer is None:
+            writer = pq.ParquetWriter(self.directory / f"{cls.kind}.parquet", schema(cls))
+            self._writers[cls.kind] = writer
+        if rows:
+            writer.write_table(rows_table(cls, self.policy, self.replication, rows))
+            self._counts[cls.kind] += len(rows)
+            rows.clear()  # the engine holds this very list: empty it, never replace it
+
+    def poll(self) -> None:
+        for cls in RECORD_CLASSES:
+            if len(self._rows[cls.kind]) >= self._chunk:
+                self._flush(cls)
 
     def close(self) -> None:
-        for buffer in self._buffers.values():
-            buffer.close()
+        for cls in RECORD_CLASSES:
+            self._flush(cls)
+            self._writers.pop(cls.kind).close()
 
     def counts(self) -> dict[str, int]:
         """Rows written per kind."""
-        return {kind: buffer.count for kind, buffer in self._buffers.items()}
+        return dict(self._counts)
