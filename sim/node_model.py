@@ -36,6 +36,11 @@ class NodeModel(BaseModel):
     """Launcher serialisation: effective starts are at least this far apart."""
     min_capacity: float = Field(default=0.05, gt=0)
     """Capacity left to booting instances however many ready instances idle on the node."""
+    warmup_s: float = Field(default=0.0, ge=0)
+    """Node warm-up: an instance started on a node with nothing in flight opens a window of
+    warmup_s during which no instance's CPU phase begins (0: none). Added by the calibration of
+    the 2016 study, where nothing is ready for seconds after a burst starts, whatever the
+    interval (docs/model.md)."""
 
     def capacity(self, n_ready: int) -> float:
         """Cores left for the CPU phase with `n_ready` ready instances still running."""
@@ -81,6 +86,7 @@ class NodeState:
         "_ps",
         "_stops",
         "_varying_capacity",
+        "_warm_until",
         "idle_cpu_s",
         "in_flight",
         "model",
@@ -92,6 +98,8 @@ class NodeState:
         self.model = model
         self._ps = ProcessorSharing(model.capacity(0), model.max_rate)
         self._varying_capacity = model.idle_load > 0.0
+        self._warm_until = -math.inf
+        """End of the current warm-up window (CPU phases begin no earlier)."""
         self._plans: list[tuple[float, int, int, float, float]] = []
         """Heap of (planned launch time, order, instance, work, lifetime)."""
         self._delays: deque[tuple[float, int, float, float]] = deque()
@@ -173,12 +181,18 @@ class NodeState:
         delay = self.model.delay_s
         last = self._last_start
         append = self._delays.append
+        idle = self.in_flight == 0
         for instance, work in zip(instances, works, strict=True):
             start = last + spawn
             if start < now:
                 start = now
             last = start
-            append((start + delay, instance, work, lifetime))
+            if idle:
+                self._warm_until = start + self.model.warmup_s
+                idle = False
+            entry = start + delay
+            append((entry if entry > self._warm_until else self._warm_until, instance, work,
+                    lifetime))
         self._last_start = last
         self.in_flight += len(instances)
         if self.in_flight > self.peak_in_flight:
@@ -197,7 +211,12 @@ class NodeState:
         if start < t:
             start = t
         self._last_start = start
-        self._delays.append((start + self.model.delay_s, instance, work, lifetime))
+        if self.in_flight == 0:
+            self._warm_until = start + self.model.warmup_s
+        entry = start + self.model.delay_s
+        if entry < self._warm_until:
+            entry = self._warm_until
+        self._delays.append((entry, instance, work, lifetime))
         self.in_flight += 1
         if self.in_flight > self.peak_in_flight:
             self.peak_in_flight = self.in_flight
