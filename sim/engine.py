@@ -111,8 +111,8 @@ class _RequestState:
     """A request between its arrival and its last instance ready."""
 
     __slots__ = (
-        "first_ready", "latency_sum", "launched", "lifetime", "nodes", "ready", "request", "scale",
-        "z",
+        "first_ready", "latency_sum", "launched", "launched_mask", "lifetime", "nodes", "ready",
+        "request", "scale", "z",
     )
 
     def __init__(self, request: Request, z: list[float] | None) -> None:
@@ -121,6 +121,8 @@ class _RequestState:
         self.scale = request.work_scale
         self.lifetime = math.inf if request.lifetime_s is None else request.lifetime_s
         self.launched = 0
+        self.launched_mask = bytearray(request.count)
+        """1 for each instance index already launched."""
         self.ready = 0
         self.first_ready = math.nan
         self.latency_sum = 0.0
@@ -227,6 +229,7 @@ class Simulation:
             raise ValueError(f"launch time {min(at)} is in the past (now {now})")
         if min(instances) < 0 or max(instances) >= request.count:
             raise ValueError(f"instance indices must be in 0..{request.count - 1}")
+        self._mark_launched(st, instances)
         state = target.state
         in_flight = self._in_flight
         work_s = target.model.work_s
@@ -261,6 +264,22 @@ class Simulation:
         st.nodes.add(node)
         target.launches += n
         self._reschedule(target)
+
+    @staticmethod
+    def _mark_launched(st: _RequestState, instances: Sequence[int]) -> None:
+        """Refuse to launch an instance twice (a policy bug that would duplicate records)."""
+        mask = st.launched_mask
+        if isinstance(instances, range) and instances.step == 1:
+            start, stop = instances.start, instances.stop
+            if mask.find(1, start, stop) != -1:
+                raise ValueError(f"request {st.request.request_id}: an instance in "
+                                 f"{start}..{stop - 1} was already launched")
+            mask[start:stop] = b"\x01" * (stop - start)
+            return
+        if len(set(instances)) != len(instances) or any(mask[i] for i in instances):
+            raise ValueError(f"request {st.request.request_id}: an instance is launched twice")
+        for i in instances:
+            mask[i] = 1
 
     def wake_me(self, at: float, token: object) -> None:
         now = self.env.now

@@ -7,14 +7,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim.request import Request
 from sim.streams import Stream, stream_rng
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _CHUNK = 4096
 """Requests drawn per numpy call: vectorised, yet memory stays bounded for long workloads."""
@@ -307,6 +309,8 @@ class TraceWorkload(WorkloadBase):
     """Multiply trace times by this (below 1 replays faster)."""
 
     def _table(self) -> pd.DataFrame:
+        import pandas as pd  # only traces need it; keeps the engine's imports light
+
         try:
             table = pd.read_csv(self.path)
         except FileNotFoundError:

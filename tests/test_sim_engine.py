@@ -172,6 +172,9 @@ class Misbehaving:
             view.launch(0, request.model_copy(update={"request_id": 99}), [0], [view.now])
         elif self.action == "mismatch":
             view.launch(0, request, [0, 1], [view.now])
+        elif self.action == "twice":
+            view.launch(0, request, range(1), [view.now])
+            view.launch(0, request, [0], [view.now])
 
     def on_wakeup(self, view: PlatformView, token: object) -> None:
         return None
@@ -183,7 +186,7 @@ class Misbehaving:
 @pytest.mark.parametrize(
     ("action", "message"),
     [("past", "past"), ("too_many", "instances"), ("unknown", "not waiting"),
-     ("mismatch", "launch times")],
+     ("mismatch", "launch times"), ("twice", "twice")],
 )
 def test_a_policy_mistake_is_refused_with_a_clear_error(action: str, message: str) -> None:
     request = Request(request_id=0, count=2, arrival_s=1.0)
