@@ -1,0 +1,110 @@
+"""`measure calibrate` and `measure predict` from the command line: mistakes are one line on
+stderr with exit 2, and `predict --json` prints exactly the four documented keys."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from calibration_fixtures import synthetic_table
+
+from sim.node_model import NodeModel
+
+TRUE = NodeModel(cores=2, work_s=0.05, delay_s=0.3, work_cv=0.2)
+
+
+def measure(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "measure.cli", *map(str, args)],
+        capture_output=True, text=True, timeout=240,
+    )
+
+
+def assert_user_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.fixture(scope="module")
+def calibration(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    table = synthetic_table(root / "tiny.csv", TRUE)
+    out = root / "tiny.json"
+    result = measure(
+        "calibrate", table, "--out", out, "--cores", "2", "--families", "ps_delay",
+        "--bootstrap", "2", "--draws", "1", "--host", "synthetic: a known model",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    return out
+
+
+def test_predict_json_has_exactly_the_documented_keys(calibration: Path) -> None:
+    result = measure(
+        "predict", "--calibration", calibration, "--count", "20", "--interval-ms", "5", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"first_ready_s", "median_ready_s", "p95_ready_s", "all_ready_s"}
+    assert 0 < data["first_ready_s"] <= data["median_ready_s"] <= data["p95_ready_s"]
+    assert data["p95_ready_s"] <= data["all_ready_s"]
+
+
+def test_calibrate_records_the_stated_host(calibration: Path) -> None:
+    host = json.loads(calibration.read_text())["provenance"]["host"]
+    assert host == {**host, "source": "stated", "description": "synthetic: a known model"}
+
+
+def test_a_missing_dataset_is_one_line(tmp_path: Path) -> None:
+    result = measure("calibrate", tmp_path / "none.csv", "--out", tmp_path / "x.json")
+    assert_user_error(result, "none.csv")
+
+
+def test_a_table_without_the_study_columns_is_one_line(tmp_path: Path) -> None:
+    table = tmp_path / "wrong.csv"
+    table.write_text("count,interval_ms\n100,1\n")
+    result = measure("calibrate", table, "--out", tmp_path / "x.json", "--cores", "2")
+    assert_user_error(result, "missing columns", "first_ready_s")
+
+
+def test_a_row_with_first_after_all_names_its_line(tmp_path: Path) -> None:
+    table = tmp_path / "bad.csv"
+    table.write_text(
+        "count,interval_ms,memory_mb,first_ready_s,all_ready_s\n100,1,16,4.0,4.5\n"
+        "200,1,16,7.0,6.4\n"
+    )
+    result = measure("calibrate", table, "--out", tmp_path / "x.json", "--cores", "2")
+    assert_user_error(result, "bad.csv:3")
+
+
+def test_one_count_cannot_be_cross_validated(tmp_path: Path) -> None:
+    table = tmp_path / "one.csv"
+    table.write_text(
+        "count,interval_ms,memory_mb,first_ready_s,all_ready_s\n100,1,16,4.0,4.5\n"
+        "100,5,16,3.9,4.4\n"
+    )
+    result = measure("calibrate", table, "--out", tmp_path / "x.json", "--cores", "2")
+    assert_user_error(result, "at least two")
+
+
+def test_an_unknown_family_lists_the_known_ones(tmp_path: Path) -> None:
+    result = measure("calibrate", "x.csv", "--out", tmp_path / "x.json", "--families", "magic")
+    assert_user_error(result, "magic", "ps_delay")
+
+
+def test_predict_without_a_calibration_file_is_one_line(tmp_path: Path) -> None:
+    result = measure(
+        "predict", "--calibration", tmp_path / "none.json", "--count", "5", "--interval-ms", "1"
+    )
+    assert_user_error(result, "none.json")
+
+
+def test_predict_refuses_a_zero_count(calibration: Path) -> None:
+    result = measure("predict", "--calibration", calibration, "--count", "0", "--interval-ms", "1")
+    assert_user_error(result, "--count")
