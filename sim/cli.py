@@ -96,6 +96,9 @@ def run_command(
     scenario: ScenarioArg,
     out: Annotated[Path | None, typer.Option(
         "--out", help="Output folder (default: runs/<scenario name>).")] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, help="Processes running simulations at once (results identical).")
+    ] = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Run every policy of SCENARIO on every replication (common random numbers) and write the
@@ -109,7 +112,8 @@ def run_command(
         raise UserError(f"cannot create {out_dir} ({exc.strerror}); pass another --out") from None
     todo = units(sc)
     with _progress(f"{sc.name}: policy x replication", len(todo)) as progress:
-        tables = run_scenario(sc, on_unit_done=lambda _: progress.advance(progress.task_ids[0]))
+        tables = run_scenario(sc, on_unit_done=lambda _: progress.advance(progress.task_ids[0]),
+                              workers=workers)
     records = write_records(tables, out_dir)
     frames = {kind: table.to_pandas() for kind, table in tables.items()}
     report = build_report(ReportInput(

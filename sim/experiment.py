@@ -4,6 +4,7 @@ requests and per-instance work for every policy), collecting flat record tables.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -65,12 +66,23 @@ def run_scenario(
     scenario: Scenario,
     policies: Sequence[PolicyConfig] | None = None,
     on_unit_done: Callable[[Unit], None] | None = None,
+    workers: int = 1,
 ) -> Tables:
-    """Every unit of the scenario, serially (sim sweep distributes units instead)."""
-    cluster = scenario.cluster.build()
+    """Every unit of the scenario, serially or on a pool of `workers` processes. Each unit
+    depends only on its own data, so the tables are identical either way (and in unit order)."""
+    todo = units(scenario, policies)
     parts = []
-    for unit in units(scenario, policies):
-        parts.append(run_unit(scenario, unit, cluster))
-        if on_unit_done is not None:
-            on_unit_done(unit)
+    if workers <= 1 or len(todo) <= 1:
+        cluster = scenario.cluster.build()
+        for unit in todo:
+            parts.append(run_unit(scenario, unit, cluster))
+            if on_unit_done is not None:
+                on_unit_done(unit)
+        return concat(parts)
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+        for unit, tables in zip(todo, pool.map(run_unit, [scenario] * len(todo), todo),
+                                strict=True):
+            parts.append(tables)
+            if on_unit_done is not None:
+                on_unit_done(unit)
     return concat(parts)

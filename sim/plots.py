@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # no display: reports are built in CI and over SSH
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 MAX_CDF_POINTS = 2000
@@ -25,6 +26,11 @@ def png(figure: Figure) -> bytes:
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)
     return buffer.getvalue()
+
+
+def _legend(ax: Axes) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
 
 
 def cdf_points(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +57,7 @@ def cdf_figure(requests: pd.DataFrame, column: str, policies: Sequence[str], tit
     ax.set_title(title)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    _legend(ax)
     return png(figure)
 
 
@@ -70,7 +76,7 @@ def in_flight_figure(node_samples: pd.DataFrame, policies: Sequence[str], replic
     ax.set_ylabel("instances initialising (all nodes)")
     ax.set_title(f"Initialisations in flight (replication {replication})")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    _legend(ax)
     return png(figure)
 
 

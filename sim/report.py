@@ -180,6 +180,36 @@ def metric_tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]
     return out
 
 
+def size_class(count: int, exact: bool) -> tuple[int, str]:
+    """(sort key, label) of a request size: itself, or its power-of-two bin."""
+    if exact:
+        return count, str(count)
+    low = 1 << (int(count).bit_length() - 1)
+    high = 2 * low - 1
+    return low, str(low) if low == high else f"{low}–{high}"
+
+
+def size_table(report: Report, max_exact: int = 12) -> tuple[list[str], list[list[str]]] | None:
+    """Mean time to first / to all ready by request size (pooled over replications): the
+    study's table when each size is one burst."""
+    requests = report.input.tables["requests"]
+    if requests.empty:
+        return None
+    exact = requests["count"].nunique() <= max_exact
+    classes = requests["count"].map(lambda c: size_class(int(c), exact))
+    header = ["instances", *[f"{p}: first / all (s)" for p in report.input.policies]]
+    rows = []
+    for key in sorted(set(classes)):
+        mine = requests[classes == key]
+        row = [key[1]]
+        for policy in report.input.policies:
+            sel = mine[mine.policy == policy]
+            row.append(f"{fmt(float(sel.time_to_first_s.mean()))} / "
+                       f"{fmt(float(sel.time_to_all_s.mean()))}" if len(sel) else "–")
+        rows.append(row)
+    return header, rows
+
+
 def slo_table(report: Report) -> tuple[list[str], list[list[str]]] | None:
     if report.slo.empty:
         return None
@@ -236,6 +266,10 @@ def render_markdown(report: Report, figure_dir: str = "figures") -> str:
     slo = slo_table(report)
     if slo is not None:
         parts += ["## Requests within their SLO (fraction)", "", _md_table(*slo), ""]
+    sizes = size_table(report)
+    if sizes is not None:
+        parts += ["## By request size (mean over all requests of that size)", "",
+                  _md_table(*sizes), ""]
     parts += ["## Run facts", "", _md_table(*facts_table(report)), ""]
     parts += ["## Figures", ""]
     for figure in report.figures:
@@ -259,7 +293,7 @@ def _legend(data: ReportInput) -> list[str]:
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.85em}
-th,td{border:1px solid #ccc;padding:0.25em 0.5em;text-align:right}
+th,td{border:1px solid #ccc;padding:0.25em 0.5em;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}
 th{background:#f2f2f2}
 figure{margin:1em 0}
@@ -304,6 +338,10 @@ def render_html(report: Report) -> str:
     slo = slo_table(report)
     if slo is not None:
         out += ["<h2>Requests within their SLO (fraction)</h2>", _html_table(*slo, "slo")]
+    sizes = size_table(report)
+    if sizes is not None:
+        out += ["<h2>By request size (mean over all requests of that size)</h2>",
+                _html_table(*sizes, "sizes")]
     out += ["<h2>Run facts</h2>", _html_table(*facts_table(report), "facts"), "<h2>Figures</h2>"]
     for figure in report.figures:
         encoded = base64.b64encode(figure.png).decode("ascii")

@@ -13,6 +13,8 @@ import pandas as pd
 from sim.replications import confidence_interval
 
 STATISTICS: tuple[str, ...] = ("mean", "p50", "p95", "p99")
+SUMMARY_COLUMNS = ["metric", "policy", "stat", "value", "ci_low", "ci_high", "diff", "diff_low",
+                   "diff_high", "replications"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +105,7 @@ def summarise(
                     "diff_high": diff[2],
                     "replications": int(mine["value"].notna().sum()),
                 })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def slo_attainment(requests: pd.DataFrame, column: str, limit_s: float) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from sim.policies.base import LaunchClock, PolicyConfig
+from sim.policies.base import LaunchClock, LoadTracker, PolicyConfig
 from sim.policies.placement import Placement, place
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class Batching:
         self._config = config
         self._rng = rng
         self._clock = LaunchClock()
+        self._load = LoadTracker()
         self._queue: list[Request] = []
         self._queued_instances = 0
         self._batch = 0
@@ -69,7 +70,7 @@ class Batching:
             self._flush(view)
 
     def on_instance_ready(self, view: PlatformView, node: int, instance: int) -> None:
-        pass
+        self._load.ready(node)
 
     def _flush(self, view: PlatformView) -> None:
         batch = self._queue
@@ -78,12 +79,10 @@ class Batching:
         self._queue = []
         self._queued_instances = 0
         self._batch += 1
-        # Loads are tracked here too: launches placed earlier in this batch count at once, even
-        # if the view only shows them after the engine has processed the launch calls.
-        load = [node.in_flight + node.planned for node in view.nodes]
+        load = self._load.setup(len(view.nodes))
         for request in batch:
             node = place(self._config.placement, load, request.count, self._rng,
                          self._config.packing_capacity)
             at = self._clock.times(node, view.now, request.count, self._config.interval_ms / 1000)
             view.launch(node, request, range(request.count), at)
-            load[node] += request.count
+            self._load.launched(node, request.count)

@@ -66,22 +66,26 @@ class ConcurrencyCap:
         self._config = config
         self._rng = rng
         self._seq = 0
-        self._in_flight: list[int] = []
+        self._in_flight = np.zeros(0, dtype=np.int64)
         """Instances this policy launched per node that are not ready yet."""
         self._queues: list[list[_Waiting]] = []
         """Heaps of waiting requests: one per node, or a single shared one."""
-        self._queued: list[int] = []
+        self._queued = np.zeros(0, dtype=np.int64)
         """Instances waiting per queue."""
 
     def _setup(self, nodes: int) -> None:
-        if not self._in_flight:
-            self._in_flight = [0] * nodes
+        if self._in_flight.size == 0:
+            self._in_flight = np.zeros(nodes, dtype=np.int64)
             queues = nodes if self._config.queue == "per_node" else 1
             self._queues = [[] for _ in range(queues)]
-            self._queued = [0] * queues
+            self._queued = np.zeros(queues, dtype=np.int64)
 
     def _cap(self, node: int) -> int:
         """The cap of `node` (one value here; the model-based policy sets it per node)."""
+        return self._config.max_in_flight
+
+    def _caps(self) -> np.ndarray | int:
+        """Every node's cap (broadcastable against the per-node arrays)."""
         return self._config.max_in_flight
 
     def on_request(self, view: PlatformView, request: Request) -> None:
@@ -90,7 +94,7 @@ class ConcurrencyCap:
         if cfg.queue == "shared":
             self._enqueue(view, 0, request)
             return
-        load = [f + q for f, q in zip(self._in_flight, self._queued, strict=True)]
+        load = self._in_flight + self._queued
         node = place(cfg.placement, load, request.count, self._rng, cfg.max_in_flight)
         self._enqueue(view, node, request)
 
@@ -113,10 +117,9 @@ class ConcurrencyCap:
 
     def on_instance_ready(self, view: PlatformView, node: int, instance: int) -> None:
         self._in_flight[node] -= 1
-        if self._config.queue == "shared":
-            self._admit_shared(view)
-        else:
-            self._admit(view, node, node)
+        # After every admission either the queue is empty or no node has a free slot, so the
+        # node that just freed one is the only candidate: no scan of the cluster needed.
+        self._admit(view, node, 0 if self._config.queue == "shared" else node)
 
     def _admit(self, view: PlatformView, node: int, queue: int) -> None:
         """Launch from `queue` onto `node` while the node has free slots."""
@@ -124,7 +127,7 @@ class ConcurrencyCap:
         cap = self._cap(node)
         while heap and self._in_flight[node] < cap:
             head = heap[0]
-            n = min(cap - self._in_flight[node], head.left)
+            n = min(cap - int(self._in_flight[node]), head.left)
             first = head.next_instance
             view.launch(node, head.request, range(first, first + n), [view.now] * n)
             self._in_flight[node] += n
@@ -135,10 +138,9 @@ class ConcurrencyCap:
 
     def _admit_shared(self, view: PlatformView) -> None:
         while self._queues[0]:
-            free = [node for node, f in enumerate(self._in_flight) if f < self._cap(node)]
-            if not free:
+            free = np.flatnonzero(self._in_flight < self._caps())
+            if free.size == 0:
                 return
-            load = [self._in_flight[node] for node in free]
-            node = free[place(self._config.placement, load, 1, self._rng,
-                              self._config.max_in_flight)]
+            node = int(free[place(self._config.placement, self._in_flight[free], 1, self._rng,
+                                  self._config.max_in_flight)])
             self._admit(view, node, 0)

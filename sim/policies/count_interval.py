@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sim.policies.base import LaunchClock, PolicyConfig
+from sim.policies.base import LaunchClock, LoadTracker, PolicyConfig
 from sim.policies.placement import Placement, place
 
 if TYPE_CHECKING:
@@ -90,18 +90,20 @@ class CountInterval:
         self._config = config
         self._rng = rng
         self._clock = LaunchClock()
+        self._load = LoadTracker()
 
     def on_request(self, view: PlatformView, request: Request) -> None:
-        load = [node.in_flight + node.planned for node in view.nodes]
+        load = self._load.setup(len(view.nodes))
         node = place(self._config.placement, load, request.count, self._rng,
                      self._config.packing_capacity)
         final_count = view.nodes[node].planned + request.count
         interval_s = self._config.interval_ms(final_count) / 1000
         at = self._clock.times(node, view.now, request.count, interval_s)
         view.launch(node, request, range(request.count), at)
+        self._load.launched(node, request.count)
 
     def on_wakeup(self, view: PlatformView, token: object) -> None:
         pass
 
     def on_instance_ready(self, view: PlatformView, node: int, instance: int) -> None:
-        pass
+        self._load.ready(node)

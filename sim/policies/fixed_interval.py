@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from sim.policies.base import LaunchClock, PolicyConfig
+from sim.policies.base import LaunchClock, LoadTracker, PolicyConfig
 from sim.policies.placement import Placement, place
 
 if TYPE_CHECKING:
@@ -41,16 +41,18 @@ class FixedInterval:
         self._config = config
         self._rng = rng
         self._clock = LaunchClock()
+        self._load = LoadTracker()
 
     def on_request(self, view: PlatformView, request: Request) -> None:
-        load = [node.in_flight + node.planned for node in view.nodes]
+        load = self._load.setup(len(view.nodes))
         node = place(self._config.placement, load, request.count, self._rng,
                      self._config.packing_capacity)
         at = self._clock.times(node, view.now, request.count, self._config.interval_ms / 1000)
         view.launch(node, request, range(request.count), at)
+        self._load.launched(node, request.count)
 
     def on_wakeup(self, view: PlatformView, token: object) -> None:
         pass
 
     def on_instance_ready(self, view: PlatformView, node: int, instance: int) -> None:
-        pass
+        self._load.ready(node)

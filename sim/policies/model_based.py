@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from sim.node_model import NodeModel, NodeState, ready_times
-from sim.policies.base import LaunchClock, PolicyConfig
+from sim.policies.base import LaunchClock, LoadTracker, PolicyConfig
 from sim.policies.concurrency_cap import ConcurrencyCap, ConcurrencyCapConfig
 from sim.policies.placement import Placement, place
 
@@ -123,21 +123,23 @@ class ModelBasedInterval:
         self._config = config
         self._rng = rng
         self._clock = LaunchClock()
+        self._load = LoadTracker()
 
     def on_request(self, view: PlatformView, request: Request) -> None:
         cfg = self._config
-        load = [node.in_flight + node.planned for node in view.nodes]
+        load = self._load.setup(len(view.nodes))
         node = place(cfg.placement, load, request.count, self._rng, cfg.packing_capacity)
         burst = count_grid(view.nodes[node].planned + request.count)
         interval_s = best_interval_s(view.nodes[node].model, burst, cfg.slack, cfg.intervals_ms)
         at = self._clock.times(node, view.now, request.count, interval_s)
         view.launch(node, request, range(request.count), at)
+        self._load.launched(node, request.count)
 
     def on_wakeup(self, view: PlatformView, token: object) -> None:
         pass
 
     def on_instance_ready(self, view: PlatformView, node: int, instance: int) -> None:
-        pass
+        self._load.ready(node)
 
 
 class ModelBasedCap(ConcurrencyCap):
@@ -150,18 +152,21 @@ class ModelBasedCap(ConcurrencyCap):
         )
         super().__init__(cap_config, rng)
         self._model_config = config
-        self._caps: list[int] = []
+        self._node_caps = np.zeros(0, dtype=np.int64)
 
     def _cap(self, node: int) -> int:
-        return self._caps[node]
+        return int(self._node_caps[node])
+
+    def _caps(self) -> np.ndarray | int:
+        return self._node_caps
 
     def on_request(self, view: PlatformView, request: Request) -> None:
         self._setup(len(view.nodes))
-        if not self._caps:
-            self._caps = [max(self._model_config.caps)] * len(view.nodes)
+        if self._node_caps.size == 0:
+            self._node_caps = np.full(len(view.nodes), max(self._model_config.caps))
         cfg = self._model_config
-        load = [f + q for f, q in zip(self._in_flight, self._queued, strict=True)]
+        load = self._in_flight + self._queued
         node = place(cfg.placement, load, request.count, self._rng, cfg.packing_capacity)
-        burst = count_grid(load[node] + request.count)
-        self._caps[node] = best_cap(view.nodes[node].model, burst, cfg.slack, cfg.caps)
+        burst = count_grid(int(load[node]) + request.count)
+        self._node_caps[node] = best_cap(view.nodes[node].model, burst, cfg.slack, cfg.caps)
         self._enqueue(view, node, request)

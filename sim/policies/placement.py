@@ -12,14 +12,15 @@ from typing import Literal
 import numpy as np
 
 Placement = Literal["least_loaded", "power_of_two", "packing"]
+Load = Sequence[float] | np.ndarray
 
 
-def least_loaded(load: Sequence[float]) -> int:
+def least_loaded(load: Load) -> int:
     """Node with the smallest load (lowest id among equals)."""
     return int(np.argmin(np.asarray(load, dtype=float)))
 
 
-def power_of_two(load: Sequence[float], rng: np.random.Generator) -> int:
+def power_of_two(load: Load, rng: np.random.Generator) -> int:
     """Two distinct nodes drawn at random; the less loaded one (the first drawn among equals)."""
     if len(load) == 1:
         return 0
@@ -27,20 +28,18 @@ def power_of_two(load: Sequence[float], rng: np.random.Generator) -> int:
     return b if load[b] < load[a] else a
 
 
-def packing(load: Sequence[float], count: int, capacity: float) -> int:
+def packing(load: Load, count: int, capacity: float) -> int:
     """First node (by id) where `count` more fits under `capacity`; least loaded if none fits.
 
     Filling nodes in order keeps the others idle for large requests (first fit).
     """
-    for node, current in enumerate(load):
-        if current + count <= capacity:
-            return node
-    return least_loaded(load)
+    fits = np.flatnonzero(np.asarray(load, dtype=float) + count <= capacity)
+    return int(fits[0]) if fits.size else least_loaded(load)
 
 
 def place(
     placement: Placement,
-    load: Sequence[float],
+    load: Load,
     count: int,
     rng: np.random.Generator,
     capacity: float,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from sim.policies.base import LaunchClock, PolicyConfig
+from sim.policies.base import LaunchClock, LoadTracker, PolicyConfig
 from sim.policies.placement import even_split, least_loaded, packing
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ class SplitBundle:
         self.name = config.display_name
         self._config = config
         self._clock = LaunchClock()
+        self._load = LoadTracker()
 
     def parts(self, count: int, nodes: int) -> list[int]:
         """Instances per part for a request of `count` on a cluster of `nodes`."""
@@ -62,12 +63,13 @@ class SplitBundle:
 
     def on_request(self, view: PlatformView, request: Request) -> None:
         cfg = self._config
-        load = [node.in_flight + node.planned for node in view.nodes]
+        load = self._load.setup(len(view.nodes))
         interval_s = cfg.interval_ms / 1000
         if request.count < cfg.bundle_below:
             node = packing(load, request.count, cfg.bundle_capacity)
             at = self._clock.times(node, view.now, request.count, interval_s)
             view.launch(node, request, range(request.count), at)
+            self._load.launched(node, request.count)
             return
         first = 0
         # Largest part to the least-loaded node, then the next largest to the next, and so on.
@@ -75,11 +77,11 @@ class SplitBundle:
             node = least_loaded(load)
             at = self._clock.times(node, view.now, size, interval_s)
             view.launch(node, request, range(first, first + size), at)
-            load[node] += size
+            self._load.launched(node, size)
             first += size
 
     def on_wakeup(self, view: PlatformView, token: object) -> None:
         pass
 
     def on_instance_ready(self, view: PlatformView, node: int, instance: int) -> None:
-        pass
+        self._load.ready(node)

@@ -1,0 +1,177 @@
+"""The comparison report: statistics against scipy on hand-made tables, and the HTML page
+rendered by a real headless Chromium (tables present, every embedded image decoded)."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from sim.experiment import run_scenario
+from sim.report import ReportInput, build_report, burst_to_show, render_html, write_report
+from sim.scenario import Scenario
+from sim.summary import METRICS, Metric, slo_attainment, summarise
+
+FIRST = (Metric("time_to_first_s", "requests", "time_to_first_s", "first"),)
+
+
+def hand_table() -> pd.DataFrame:
+    """Policy A (baseline) and B, three replications of three requests each."""
+    a = {0: [1.0, 2.0, 3.0], 1: [2.0, 3.0, 4.0], 2: [3.0, 4.0, 5.0]}
+    b = {0: [0.0, 1.0, 2.0], 1: [1.0, 2.0, 3.0], 2: [1.0, 2.0, 3.0]}
+    rows = [(p, rep, v) for p, table in (("A", a), ("B", b)) for rep, vs in table.items()
+            for v in vs]
+    return pd.DataFrame(rows, columns=["policy", "replication", "time_to_first_s"])
+
+
+def scipy_interval(x: list[float]) -> tuple[float, float]:
+    low, high = stats.t.interval(0.95, len(x) - 1, loc=np.mean(x), scale=stats.sem(x))
+    return float(low), float(high)
+
+
+def test_mean_and_its_interval_over_replications_match_scipy() -> None:
+    summary = summarise({"requests": hand_table()}, "A", FIRST, ["A", "B"])
+    row = summary[(summary.policy == "A") & (summary.stat == "mean")].iloc[0]
+    assert row.value == pytest.approx(3.0)
+    assert (row.ci_low, row.ci_high) == pytest.approx(scipy_interval([2.0, 3.0, 4.0]))
+    assert row.replications == 3
+
+
+def test_percentiles_are_taken_within_each_replication() -> None:
+    summary = summarise({"requests": hand_table()}, "A", FIRST, ["A", "B"])
+    p95 = summary[(summary.policy == "A") & (summary.stat == "p95")].iloc[0]
+    # Linear interpolation: the 95th percentile of (x, x+1, x+2) is x + 1.9.
+    assert p95.value == pytest.approx(np.mean([2.9, 3.9, 4.9]))
+
+
+def test_the_difference_against_the_baseline_is_paired_by_replication() -> None:
+    summary = summarise({"requests": hand_table()}, "A", FIRST, ["A", "B"])
+    row = summary[(summary.policy == "B") & (summary.stat == "mean")].iloc[0]
+    diffs = [1.0 - 2.0, 2.0 - 3.0, 2.0 - 4.0]
+    assert row["diff"] == pytest.approx(np.mean(diffs))
+    assert (row.diff_low, row.diff_high) == pytest.approx(scipy_interval(diffs))
+    baseline = summary[(summary.policy == "A") & (summary.stat == "mean")].iloc[0]
+    assert np.isnan(baseline["diff"]), "the baseline has no difference with itself"
+
+
+def test_one_replication_gives_a_value_without_an_interval() -> None:
+    table = hand_table()
+    summary = summarise({"requests": table[table.replication == 0]}, "A", FIRST, ["A", "B"])
+    row = summary[(summary.policy == "B") & (summary.stat == "mean")].iloc[0]
+    assert row.value == pytest.approx(1.0)
+    assert np.isnan(row.ci_low) and np.isnan(row.diff_low)
+    assert row["diff"] == pytest.approx(-1.0)
+
+
+def test_slo_attainment_is_the_fraction_within_the_limit_per_replication() -> None:
+    frame = slo_attainment(hand_table(), "time_to_first_s", 2.0)
+    a = frame[frame.policy == "A"].iloc[0]
+    assert a.value == pytest.approx(np.mean([2 / 3, 1 / 3, 0.0]))
+    b = frame[frame.policy == "B"].iloc[0]
+    assert b.value == pytest.approx(np.mean([1.0, 2 / 3, 2 / 3]))
+
+
+SMALL = {
+    "name": "report-test",
+    "description": "two nodes, bursts of a few instances",
+    "seed": 3,
+    "replications": 2,
+    "sample_period_s": 0.05,
+    "cluster": {"nodes": [{"count": 2, "model": {"cores": 2, "work_s": 0.2, "work_cv": 0.3}}]},
+    "workload": {"kind": "poisson", "rate_per_s": 4, "duration_s": 3,
+                 "size": {"kind": "uniform", "low": 1, "high": 8}},
+    "policies": [{"name": "immediate"}, {"name": "concurrency_cap", "max_in_flight": 2},
+                 {"name": "fixed_interval", "interval_ms": 20}],
+    "metrics": {"slo": {"time_to_first_s": 0.5, "time_to_all_s": 1.0}},
+}
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    sc = Scenario.model_validate(SMALL)
+    tables = {k: t.to_pandas() for k, t in run_scenario(sc).items()}
+    report = build_report(ReportInput(
+        title="Report test", description=sc.description, policies=sc.policy_names,
+        baseline=sc.baseline_policy, tables=tables, slos=sc.metrics.slo.limits(),
+        provenance={"scenario": {"name": sc.name, "seed": sc.seed}},
+    ))
+    out = tmp_path_factory.mktemp("report")
+    write_report(report, out)
+    return out
+
+
+def test_the_markdown_report_links_figures_that_exist(report_dir: Path) -> None:
+    text = (report_dir / "report.md").read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert len(links) == 4, "two CDFs, in flight over time, one burst's timeline"
+    for link in links:
+        assert (report_dir / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for policy in ("immediate", "concurrency_cap", "fixed_interval"):
+        assert text.count(f"| {policy} |") == 5, "3 metrics, the SLO table and the facts"
+    assert "- scenario.seed: 3" in text
+
+
+def test_the_html_page_embeds_every_figure_as_a_png(report_dir: Path) -> None:
+    page = (report_dir / "report.html").read_text()
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 4
+    assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
+    assert "http://" not in page and "https://" not in page, "self-contained: nothing to fetch"
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("chromium is not installed: `apt-get install -y chromium` (make deps does)")
+    return path
+
+
+def test_the_html_page_renders_in_headless_chromium(report_dir: Path) -> None:
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run(
+            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={profile}", "--dump-dom",
+             (report_dir / "report.html").as_uri()],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = done.stdout
+    # The page's load handler counts images the browser actually decoded (naturalWidth > 0).
+    decoded = re.search(r'data-images-decoded="(\d+)"', dom)
+    total = re.search(r'data-images-total="(\d+)"', dom)
+    assert decoded and total, "the page's script did not run: " + dom[:500]
+    assert int(total.group(1)) == 4
+    assert decoded.group(1) == total.group(1)
+    assert dom.count('<table class="metric">') == len(METRICS)
+    assert '<table class="slo">' in dom and '<table class="facts">' in dom
+
+
+def test_the_burst_shown_is_the_largest_request_of_the_first_replication() -> None:
+    requests = pd.DataFrame({
+        "policy": ["immediate"] * 4, "replication": [0, 0, 0, 1],
+        "request_id": [0, 1, 2, 0], "count": [3, 9, 9, 50], "arrival_s": [0.0, 1.0, 2.0, 0.0],
+    })
+    assert burst_to_show(requests, "immediate") == (1, 0, 1.0)
+
+
+def test_html_escapes_what_comes_from_the_scenario() -> None:
+    requests = pd.DataFrame(columns=["policy", "replication", "request_id", "count", "arrival_s",
+                                     "time_to_first_s", "time_to_all_s", "nodes_used",
+                                     "complete"])
+    instances = pd.DataFrame(columns=["policy", "replication", "request_id", "latency_s"])
+    report = build_report(ReportInput(
+        title="<script>alert(1)</script>", description="a & b", policies=(), baseline=None,
+        tables={"requests": requests, "instances": instances},
+    ))
+    page = render_html(report)
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;" in page and "a &amp; b" in page
