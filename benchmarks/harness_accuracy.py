@@ -84,8 +84,8 @@ def threaded_burst(count: int, interval_ms: float) -> list[dict[str, Any]]:
         for th in threads:
             th.join(timeout=60)
     finally:
+        kill_and_reap([proc.pid for proc in procs])
         for proc in procs:
-            kill_and_reap(proc.pid)
             if proc.stdout:
                 proc.stdout.close()
     return rows

@@ -323,8 +323,9 @@ def _run_burst(
                 finish(inst, status_for_rest)
             else:
                 writer.append(inst.row)  # merged with its outcome row by the reader
+        ended = kill_and_reap([inst.proc.pid for inst in live.values()])
         for inst in live.values():
-            code = kill_and_reap(inst.proc.pid)
+            code = ended.get(inst.proc.pid)
             if code is not None and inst.row.exit_code is None:
                 inst.row.exit_code = code
         for fd in list(fd_owner):

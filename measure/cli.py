@@ -195,6 +195,45 @@ def sweep(
 
 
 @app.command()
+def replay(
+    schedule: Annotated[Path, typer.Argument(help="schedule JSON written by `sim schedule`")],
+    out: Annotated[Path, typer.Option(help="dataset directory (created; runs are added)")],
+    boot: Annotated[str, typer.Option(help="firmware | bios")] = "firmware",
+    accel: Annotated[str, typer.Option(help="kvm | tcg")] = "kvm",
+    repeat: Annotated[int, typer.Option(help="times to replay it, one after the other")] = 1,
+    settle_s: Annotated[float, typer.Option(help="pause between repeats")] = 2.0,
+    json_out: Annotated[bool, typer.Option("--json", help="JSON summaries on stdout")] = False,
+) -> None:
+    """Execute a simulated launch schedule on this host, with the same harness as `burst`."""
+    from measure.replay import replay as run_replay
+    from sim.schedule import load_schedule
+
+    plan = load_schedule(schedule)
+    b, a = _boot(boot), _accel(accel)
+    if repeat < 1:
+        raise UserError(f"--repeat must be at least 1 (got {repeat})")
+    if not 2 <= plan.memory_mb <= 65536:
+        raise UserError(f"{schedule}: memory_mb must be between 2 and 65536")
+    _check_host(a)
+    check_writable(out)
+    est = estimate_memory(b, a, plan.memory_mb)
+    check_memory(len(plan.launches), est)
+    summaries = []
+    for r in range(repeat):
+        result = run_replay(plan, schedule, out, b, a, repeat=r,
+                            memory_estimate_mb=est.per_instance_mb)
+        s = {"run_id": result.run_id, **summarize(result.rows)}
+        summaries.append(s)
+        if not json_out:
+            print(f"{result.run_id}: {s['ready']}/{len(plan.launches)} ready; first "
+                  f"{s['first_ready_s']} s, all {s['all_ready_s']} s")
+        if r + 1 < repeat:
+            time.sleep(settle_s)
+    if json_out:
+        print(json.dumps(summaries, indent=2))
+
+
+@app.command()
 def plot(
     dataset: Annotated[Path, typer.Argument(help="dataset directory or .parquet")],
     out: Annotated[Path | None, typer.Option(help="where PNGs go (default DATASET/plots)")] = None,

@@ -100,19 +100,23 @@ def cpu_and_wait_seconds(pid: int) -> tuple[float, float]:
     return cpu / 1e9, wait / 1e9
 
 
-def kill_and_reap(pid: int) -> int | None:
-    """SIGKILL a process and wait for it; returns its exit status if it had already ended."""
-    try:
-        done, status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return None
-    if done:
-        return os.waitstatus_to_exitcode(status)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
-    return None
+def kill_and_reap(pids: list[int]) -> dict[int, int]:
+    """SIGKILL every process, then wait for each; returns the exit status of those that had
+    already ended on their own. Killing all before reaping any lets the kernel tear the VMs down
+    in parallel (one at a time takes tens of milliseconds each)."""
+    ended: dict[int, int] = {}
+    for pid in pids:
+        code = try_reap(pid)
+        if code is not None:
+            ended[pid] = code
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in pids:
+        if pid not in ended:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+    return ended
 
 
 def try_reap(pid: int) -> int | None:

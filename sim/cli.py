@@ -259,6 +259,17 @@ def _print_tune(result: TuneResult) -> None:
                                  sort_keys=False).rstrip())
 
 
+def _register_loop_commands() -> None:
+    """`sim schedule` and `sim validate` (the replay loop, sim/loop_cli.py)."""
+    from sim import loop_cli
+
+    app.command("schedule")(loop_cli.schedule_command)
+    app.command("validate")(loop_cli.validate_command)
+
+
+_register_loop_commands()
+
+
 def main() -> None:
     """Entry point of the `sim` command: user mistakes exit 2 with one line, never a traceback."""
     run_app(app)

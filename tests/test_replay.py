@@ -1,0 +1,78 @@
+"""Closing the loop: a simulated schedule replayed on the real host, and real ready times
+compared with the model's prediction for the same launches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from measure.calibration_file import load_calibration
+from measure.dataset import load_instances, load_manifests
+from measure.predict import burst_ready_times
+from measure.replay import replay
+from measure.validate import validate_run
+from sim.errors import UserError
+from sim.schedule import LaunchSchedule, ScheduledLaunch, load_schedule, write_schedule
+
+PAPER = Path(__file__).resolve().parent.parent / "calibration" / "paper2016.json"
+
+
+def _schedule(times: list[float]) -> LaunchSchedule:
+    return LaunchSchedule(scenario="test.yaml", scenario_sha256="0" * 64, policy="fixed_interval",
+                          node=0, replication=0,
+                          launches=[ScheduledLaunch(request_id=0, instance_id=i, at_s=t)
+                                    for i, t in enumerate(times)])
+
+
+def test_a_schedule_round_trips_and_rejects_disorder(tmp_path: Path) -> None:
+    plan = _schedule([0.0, 0.01, 0.5])
+    write_schedule(plan, tmp_path / "s.json")
+    assert load_schedule(tmp_path / "s.json") == plan
+    bad = json.loads((tmp_path / "s.json").read_text())
+    bad["launches"].reverse()
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(UserError, match="in order of at_s"):
+        load_schedule(tmp_path / "bad.json")
+    with pytest.raises(UserError, match="does not exist"):
+        load_schedule(tmp_path / "missing.json")
+
+
+@pytest.mark.boots
+@pytest.mark.usefixtures("qemu_installed")
+def test_replay_launches_each_instance_at_its_scheduled_time(tmp_path: Path, accel: str) -> None:
+    times = [0.0, 0.0, 0.03, 0.2, 0.21]
+    plan = _schedule(times)
+    result = replay(plan, tmp_path / "s.json", tmp_path / "ds", "firmware", accel)  # type: ignore[arg-type]
+    rows = load_instances(tmp_path / "ds").sort_values("instance")
+    assert list(rows.planned_launch_s) == times
+    assert (rows.status == "ready").all()
+    assert ((rows.launch_s - rows.planned_launch_s) < 0.05).all()
+    manifest = load_manifests(tmp_path / "ds")[0]
+    assert manifest.schedule is not None and "fixed_interval" in manifest.schedule
+    assert result.manifest.outcome == "complete"
+
+
+@pytest.mark.skipif(not PAPER.exists(), reason="calibration/paper2016.json not built yet")
+def test_validation_measures_the_gap_between_reality_and_the_model() -> None:
+    calibration = load_calibration(PAPER)
+    launch = np.arange(50) * 0.01
+    draws = burst_ready_times(calibration.model, launch, 10.0, calibration.settings.work_draws,
+                              calibration.settings.seed)
+    # "Reality" that is exactly the model's mean prediction per instance...
+    truth = draws.mean(axis=0)
+    rows = pd.DataFrame({"run_id": "r", "instance": np.arange(50), "launch_s": launch,
+                         "ready_s": truth, "status": "ready", "interval_ms": 10.0})
+    close, _, _ = validate_run(rows, calibration)
+    assert abs(close.relative_error["all_ready_s"]) < 0.05
+    # ...and the same reality one second later: every statistic is off by exactly that.
+    late, real, _ = validate_run(rows.assign(ready_s=truth + 1.0), calibration)
+    for key in ("first_ready_s", "median_ready_s", "all_ready_s"):
+        expected = (close.predicted[key] - (close.real[key] + 1.0)) / (close.real[key] + 1.0)
+        assert late.relative_error[key] == pytest.approx(expected)
+    # Triangle inequality for W1: a shift of 1 s moves the distance by at most 1 s either way.
+    assert 1.0 - close.wasserstein_s <= late.wasserstein_s <= 1.0 + close.wasserstein_s
+    assert real.max() == pytest.approx(truth.max() + 1.0)
