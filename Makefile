@@ -4,7 +4,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := qemu-system-x86 nasm
+APT_PACKAGES := qemu-system-x86 nasm chromium
 
 .PHONY: run test lint deps system-deps guest clean
 
