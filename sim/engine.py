@@ -4,6 +4,7 @@ each node runs its own event heap (NodeState) and wakes through exactly one agen
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -322,6 +323,7 @@ class Simulation:
         self.node_events += 1
         if not self.node_events & 0xFFFF:
             self._sink.poll()
+            gc.collect(0)
         now = self.env._now
         state = node.state
         ready = state.advance(now)
@@ -429,7 +431,17 @@ class Simulation:
         env.process(self._arrivals(requests))
         if self._sample_period is not None:
             env.process(self._sampler(self._sample_period))
-        env.run(until=until_s)
+        # The engine's per-event garbage is acyclic (freed by reference counting), but the
+        # automatic collector keeps re-traversing the many live in-flight objects: about 15% of
+        # the run. Collect the young generation every 65536 node events instead (see _wake), so
+        # cyclic garbage a policy may make is still reclaimed.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            env.run(until=until_s)
+        finally:
+            if collecting:
+                gc.enable()
         end = env.now
         for st in list(self._requests.values()):
             self._finish(st, end)

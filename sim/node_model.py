@@ -264,8 +264,9 @@ class NodeState:
         plans = self._plans
         delays = self._delays
         stops = self._stops
+        next_completion = ps.next_completion
         while True:
-            t_done = ps.next_completion()
+            t_done = next_completion()
             t = t_done
             if plans and plans[0][0] < t:
                 t = plans[0][0]

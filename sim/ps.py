@@ -151,7 +151,14 @@ class ProcessorSharing:
                 limit = mark + _WORK_EPS
                 while heap and heap[0][0] <= limit:
                     done.append(heapq.heappop(heap)[2])
-                self._update_rate()
+                # (_update_rate inlined: this is the simulator's hottest loop)
+                k = len(heap)
+                if k:
+                    share = self._capacity / k
+                    self._rate = share if share < self._max_rate else self._max_rate
+                else:
+                    self._rate = 0.0
+                    self._virtual = 0.0
         if now > self._clock:
             self._advance(now)
         return done
