@@ -270,6 +270,16 @@ def _register_loop_commands() -> None:
 _register_loop_commands()
 
 
+def _register_sweep_commands() -> None:
+    """`sim sweep` (sweep axes x policies x replications on any executor, sim/sweep_cli.py)."""
+    from sim import sweep_cli
+
+    app.command("sweep")(sweep_cli.sweep_command)
+
+
+_register_sweep_commands()
+
+
 def main() -> None:
     """Entry point of the `sim` command: user mistakes exit 2 with one line, never a traceback."""
     run_app(app)
