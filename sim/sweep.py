@@ -303,7 +303,7 @@ def run_sweep(
         with open_executor(executor) as opened:
             description = opened.description
             tasks = batches(todo, batch or auto_batch(len(todo), opened.parallelism))
-            _drain(opened.executor, tasks, folder, 2 * opened.parallelism + 2, on_units_done)
+            _drain(opened.executor, tasks, folder, opened.window, on_units_done)
     rows = read_parts(folder, wanted)
     table = tidy_table(plan, rows)
     provenance = sweep_provenance(plan, description, units_run=len(todo),

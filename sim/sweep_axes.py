@@ -113,8 +113,10 @@ def resolve(data: Mapping[str, Any], path: str) -> KeyPath:
                 if names.count(part) != 1:
                     known = [n for n in names if n is not None]
                     why = "names more than one entry" if part in names else "names no entry"
-                    raise AxisError(f"{part!r} {why} of {where}; use an index "
-                                    f"0..{len(current) - 1}{_did_you_mean(part, known)}", path)
+                    hint = _did_you_mean(part, known) if part not in names else ""
+                    if not hint.startswith("; did"):
+                        hint = f"; use one of {', '.join(known)} or an index 0..{len(current) - 1}"
+                    raise AxisError(f"{part!r} {why} of {where}{hint}", path)
                 index = names.index(part)
             found.append(index)
             current = current[index]

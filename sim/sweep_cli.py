@@ -117,7 +117,8 @@ def sweep_command(
     total = len(distinct(plan.units))
     started = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=_stderr) as progress:
+                  TimeElapsedColumn(), console=_stderr, transient=True,
+                  disable=not _stderr.is_terminal) as progress:
         bar = progress.add_task(f"{plan.loaded.scenario.name}: simulations", total=total)
         result = run_sweep(plan, out_dir, spec, batch,
                            on_units_done=lambda n: progress.advance(bar, n))

@@ -18,6 +18,8 @@ ExecutorKind = Literal["serial", "local", "dask"]
 EXECUTOR_KINDS: tuple[ExecutorKind, ...] = ("serial", "local", "dask")
 WORKER_WAIT_S = 60.0
 """How long to wait for a Dask scheduler's first worker before giving up."""
+CONNECT_S = 10.0
+"""How long to keep trying to reach a Dask scheduler."""
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -31,6 +33,8 @@ class ExecutorSpec:
     kind: ExecutorKind = "local"
     workers: int | None = None
     scheduler: str | None = None
+    connect_s: float = CONNECT_S
+    """How long to keep trying to reach the scheduler."""
 
     def __post_init__(self) -> None:
         if self.kind not in EXECUTOR_KINDS:
@@ -48,6 +52,9 @@ class OpenExecutor:
     """Tasks that can run at once (pool processes, or Dask worker threads)."""
     description: str
     """What ran the tasks, for provenance: e.g. `local (2 processes)`."""
+    window: int
+    """Tasks to keep submitted at once: enough to keep every slot busy while finished ones
+    are saved; 1 inline, where submitting a task runs it."""
 
 
 class InlineExecutor(Executor):
@@ -68,7 +75,7 @@ def open_executor(spec: ExecutorSpec) -> Iterator[OpenExecutor]:
     """The executor `spec` asks for, shut down (pending tasks cancelled) on leaving."""
     if spec.kind == "serial":
         with InlineExecutor() as inline:
-            yield OpenExecutor(inline, 1, "serial")
+            yield OpenExecutor(inline, 1, "serial", window=1)
     elif spec.kind == "local":
         workers = spec.workers or os.cpu_count() or 1
         # forkserver: safe beside the progress bar's thread (fork is not), and the server
@@ -77,7 +84,7 @@ def open_executor(spec: ExecutorSpec) -> Iterator[OpenExecutor]:
         context.set_forkserver_preload(["sim.sweep"])
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
         try:
-            yield OpenExecutor(pool, workers, f"local ({workers} processes)")
+            yield OpenExecutor(pool, workers, f"local ({workers} processes)", window=2 * workers)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     else:
@@ -103,7 +110,7 @@ def _dask(spec: ExecutorSpec) -> Iterator[OpenExecutor]:
         address = spec.scheduler
     try:
         try:
-            client = Client(address, timeout=WORKER_WAIT_S)
+            client = Client(address, timeout=spec.connect_s)
         except (OSError, TimeoutError) as exc:
             raise UserError(f"cannot reach the Dask scheduler at {address} ({exc}); start it "
                             "with `dask scheduler` or fix --scheduler") from None
@@ -116,9 +123,10 @@ def _dask(spec: ExecutorSpec) -> Iterator[OpenExecutor]:
             threads = sum(client.nthreads().values())
             where = "a local Dask cluster" if cluster is not None else f"Dask at {address}"
             executor = client.get_executor(pure=False)
+            # a round trip to the scheduler per result: keep more in flight than locally
             yield OpenExecutor(executor, threads,
                                f"dask ({where}, {len(client.nthreads())} workers, "
-                               f"{threads} threads)")
+                               f"{threads} threads)", window=3 * threads + 2)
         finally:
             client.close()
     finally:
