@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from measure.calibrate import FAMILIES, FAMILY_BY_NAME, CalibrateOptions, calibrate, check_design
+from measure.calibrate import FAMILY_BY_NAME, CalibrateOptions, calibrate, check_design
 from measure.calibration_data import load_calibration_data
 from measure.calibration_file import HostInfo, load_calibration, write_calibration
 from measure.errors import UserError
@@ -25,9 +25,9 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _families(text: str | None) -> tuple[str, ...]:
+def _families(text: str | None) -> tuple[str, ...] | None:
     if text is None:
-        return tuple(family.name for family in FAMILIES)
+        return None
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in FAMILY_BY_NAME]
     if unknown or not names:
@@ -103,7 +103,7 @@ def calibrate_command(
     )
     _say(
         f"calibrating {options.name}: {len(data.bursts)} runs, "
-        f"{len(data.keys())} configurations, {len(options.families)} families"
+        f"{len(data.keys())} configurations"
     )
     calibration = calibrate(data, options, progress=_say)
     try:

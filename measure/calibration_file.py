@@ -31,8 +31,9 @@ class ParameterEstimate(_Frozen):
     """One node-model parameter: the fitted (or fixed) value and its bootstrap interval."""
 
     value: float
-    fitted: bool
-    """False when the family holds this parameter fixed (interval then equals the value)."""
+    source: Literal["fitted", "measured", "fixed"]
+    """fitted by the calibration; measured directly (work from per-instance CPU time); or fixed
+    by the family (its interval is then the value itself)."""
     low: float
     """Lower end of the percentile bootstrap interval (level in FitSettings.interval_level)."""
     high: float
@@ -107,6 +108,7 @@ class FamilyScore(_Frozen):
 
     family: str
     free: list[str]
+    measured_work: bool
     scores: Scores
     heldout_loss: float
     """Robust objective summed over both CV schemes' held-out predictions: the selection key."""
@@ -129,6 +131,10 @@ class ConfigurationFit(_Frozen):
     interval_heldout_all_ready_s: float
     baseline_count_heldout_first_ready_s: float
     baseline_count_heldout_all_ready_s: float
+    count_heldout_ready_w1: float | None = None
+    """Per-instance data: median over runs of W1(forecast, measured ready times) / makespan."""
+    count_heldout_quantiles_s: list[float] | None = None
+    """Per-instance data: the held-out forecast's ready-time quantiles at levels (i + 1/2) / n."""
 
 
 class FitQuality(_Frozen):
@@ -149,6 +155,7 @@ class FitSettings(_Frozen):
     noise_first_ready: float = Field(gt=0)
     """Relative noise scale of first-ready used to weigh its residuals (from replicate runs)."""
     noise_all_ready: float = Field(gt=0)
+    noise_ready_w1: float = Field(gt=0)
     selection: str
 
 

@@ -35,3 +35,36 @@ def synthetic_table(
                 lines.append(f"{count},{interval:g},{16 * (rep + 1)},{first:.6f},{last:.6f}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def synthetic_instances(
+    path: Path,
+    model: NodeModel,
+    counts: tuple[int, ...] = (10, 20, 40),
+    intervals: tuple[float, ...] = (1.0, 10.0, 30.0),
+    replicates: int = 2,
+    seed: int = 11,
+) -> Path:
+    """An instances.parquet (docs/data-format.md columns) of bursts the model produced, with
+    each instance's drawn work as its measured cpu_s."""
+    import pandas as pd
+
+    rows = []
+    for count in counts:
+        for interval in intervals:
+            for rep in range(replicates):
+                rng = np.random.default_rng([98, rep, seed, count, int(interval)])
+                launches = np.arange(count) * interval / 1000.0
+                works = draw_work(model, count, rng)
+                ready = ready_times(model, launches, work=works)
+                run_id = f"n{count}-i{interval:g}-r{rep}"
+                for i in range(count):
+                    rows.append({
+                        "run_id": run_id, "boot": "firmware", "accel": "kvm", "count": count,
+                        "interval_ms": interval, "memory_mb": 16, "repeat": rep, "instance": i,
+                        "planned_launch_s": launches[i], "launch_s": launches[i], "pid": 1000 + i,
+                        "marker_s": ready[i], "ready_s": ready[i], "cpu_s": works[i],
+                        "status": "ready", "exit_code": None,
+                    })
+    pd.DataFrame(rows).to_parquet(path)
+    return path

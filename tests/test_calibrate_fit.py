@@ -9,15 +9,10 @@ import numpy as np
 import pytest
 from calibration_fixtures import synthetic_table
 
-from measure.calibrate import (
-    FAMILY_BY_NAME,
-    CalibrateOptions,
-    Evaluator,
-    fit_family,
-    replicate_noise,
-)
+from measure.calibrate import FAMILY_BY_NAME, CalibrateOptions, fit_family
 from measure.calibration_baseline import fit_baseline
 from measure.calibration_data import Burst, load_calibration_data
+from measure.calibration_objective import Evaluator, replicate_noise
 from measure.predict import predict
 from sim.node_model import NodeModel
 
@@ -60,9 +55,9 @@ def test_replicate_noise_is_the_median_relative_difference_over_root_two() -> No
         Burst("e", 30, 1.0, first_ready_s=3.0, all_ready_s=6.0),
         Burst("f", 30, 1.0, first_ready_s=3.3, all_ready_s=6.06),
     ]
-    first, last = replicate_noise(runs)
-    assert first == pytest.approx((0.1 / 1.05) / np.sqrt(2))
-    assert last == pytest.approx((0.02 / 2.01) / np.sqrt(2), rel=1e-3)
+    noise = replicate_noise(runs)
+    assert noise.first == pytest.approx((0.1 / 1.05) / np.sqrt(2))
+    assert noise.last == pytest.approx((0.02 / 2.01) / np.sqrt(2), rel=1e-3)
 
 
 def test_the_baseline_is_exact_on_data_from_a_bilinear_law() -> None:

@@ -8,14 +8,9 @@ from pathlib import Path
 
 from calibration_fixtures import synthetic_table
 
-from measure.calibrate import (
-    FAMILY_BY_NAME,
-    CalibrateOptions,
-    Evaluator,
-    _run_task,
-    _Task,
-)
+from measure.calibrate import FAMILY_BY_NAME, CalibrateOptions, _run_task, _Task
 from measure.calibration_data import ConfigKey, load_calibration_data
+from measure.calibration_objective import Evaluator, Forecast
 from measure.crossval import SCHEMES, folds
 from sim.node_model import NodeModel
 
@@ -55,11 +50,9 @@ class RecordingEvaluator(Evaluator):
         super().__init__(draws, seed)
         self.calls: list[set[ConfigKey]] = []
 
-    def predict(
-        self, model: NodeModel, keys: Sequence[ConfigKey]
-    ) -> dict[ConfigKey, tuple[float, float]]:
+    def forecast(self, model: NodeModel, keys: Sequence[ConfigKey]) -> dict[ConfigKey, Forecast]:
         self.calls.append(set(keys))
-        return super().predict(model, keys)
+        return super().forecast(model, keys)
 
 
 def test_a_fold_fit_only_ever_evaluates_training_configurations(tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def test_the_file_records_provenance_and_held_out_quality(fitted: Calibration) -
     assert fitted.family == chosen.family
     for name, estimate in fitted.parameters.items():
         assert estimate.value == getattr(fitted.model, name)
-        assert estimate.fitted == (name in chosen.free)
+        assert (estimate.source == "fitted") == (name in chosen.free)
 
 
 def _damaged(fitted: Calibration, tmp_path: Path, damage: object) -> Path:
