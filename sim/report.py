@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sim import plots
@@ -180,6 +181,30 @@ def metric_tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]
     return out
 
 
+def headline_table(report: Report) -> tuple[list[str], list[list[str]]]:
+    """The lowest mean and p95 of each metric: which policy, its value, its difference against
+    the baseline (`*`: the interval excludes zero)."""
+    baseline = report.input.baseline
+    header = ["metric", "statistic", "lowest", "value [95% CI]"]
+    if baseline is not None:
+        header.append(f"Δ vs {baseline}")
+    rows = []
+    for metric in METRICS:
+        for stat in ("mean", "p95"):
+            frame = report.summary[(report.summary.metric == metric.name)
+                                   & (report.summary.stat == stat)].dropna(subset=["value"])
+            if frame.empty:
+                continue
+            best = frame.iloc[int(np.argmin(frame.value.to_numpy(dtype=float)))]
+            row = [metric.label, stat, str(best.policy),
+                   with_ci(float(best.value), float(best.ci_low), float(best.ci_high))]
+            if baseline is not None:
+                row.append(diff_cell(float(best["diff"]), float(best.diff_low),
+                                     float(best.diff_high)))
+            rows.append(row)
+    return header, rows
+
+
 def size_class(count: int, exact: bool) -> tuple[int, str]:
     """(sort key, label) of a request size: itself, or its power-of-two bin."""
     if exact:
@@ -261,6 +286,7 @@ def render_markdown(report: Report, figure_dir: str = "figures") -> str:
     data = report.input
     parts = [f"# {data.title}", "", data.description.strip(), ""]
     parts += _legend(data)
+    parts += ["## Headline", "", _md_table(*headline_table(report)), ""]
     for title, header, rows in metric_tables(report):
         parts += [f"## {title}", "", _md_table(header, rows), ""]
     slo = slo_table(report)
@@ -332,6 +358,7 @@ def render_html(report: Report) -> str:
         f"<script>{_SCRIPT}</script></head><body>",
         f"<h1>{esc(data.title)}</h1>", f"<p>{esc(data.description.strip())}</p>",
         f"<p>{esc(_legend(data)[0])}</p>",
+        "<h2>Headline</h2>", _html_table(*headline_table(report), "headline"),
     ]
     for title, header, rows in metric_tables(report):
         out += [f"<h2>{esc(title)}</h2>", _html_table(header, rows, "metric")]

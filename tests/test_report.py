@@ -16,7 +16,16 @@ import pytest
 from scipy import stats
 
 from sim.experiment import run_scenario
-from sim.report import ReportInput, build_report, burst_to_show, render_html, write_report
+from sim.report import (
+    Report,
+    ReportInput,
+    build_report,
+    burst_to_show,
+    headline_table,
+    render_html,
+    size_class,
+    write_report,
+)
 from sim.scenario import Scenario
 from sim.summary import METRICS, Metric, slo_attainment, summarise
 
@@ -115,7 +124,8 @@ def test_the_markdown_report_links_figures_that_exist(report_dir: Path) -> None:
     for link in links:
         assert (report_dir / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for policy in ("immediate", "concurrency_cap", "fixed_interval"):
-        assert text.count(f"| {policy} |") == 5, "3 metrics, the SLO table and the facts"
+        rows = [line for line in text.splitlines() if line.startswith(f"| {policy} |")]
+        assert len(rows) == 5, "3 metrics, the SLO table and the facts"
     assert "- scenario.seed: 3" in text
 
 
@@ -152,7 +162,27 @@ def test_the_html_page_renders_in_headless_chromium(report_dir: Path) -> None:
     assert int(total.group(1)) == 4
     assert decoded.group(1) == total.group(1)
     assert dom.count('<table class="metric">') == len(METRICS)
-    assert '<table class="slo">' in dom and '<table class="facts">' in dom
+    for table in ("headline", "slo", "sizes", "facts"):
+        assert f'<table class="{table}">' in dom, table
+
+
+def test_the_headline_names_the_policy_with_the_lowest_value() -> None:
+    summary = summarise({"requests": hand_table()}, "A", FIRST, ["A", "B"])
+    report = Report(ReportInput("t", "", ("A", "B"), "A", {}), summary, pd.DataFrame(),
+                    pd.DataFrame(), ())
+    header, rows = headline_table(report)
+    assert header[-1] == "Δ vs A"
+    mean_row = next(r for r in rows if r[1] == "mean")
+    assert mean_row[2] == "B"
+    # Paired differences -1, -1, -2 over three replications: the t interval still holds zero.
+    assert not mean_row[4].endswith("*")
+    assert mean_row[4].startswith("-1.333 [-2.768, 0.101]")
+
+
+def test_request_sizes_are_grouped_in_powers_of_two_when_there_are_many() -> None:
+    assert [size_class(n, exact=False)[1] for n in (1, 2, 3, 4, 7, 8, 1000)] == [
+        "1", "2–3", "2–3", "4–7", "4–7", "8–15", "512–1023"]
+    assert size_class(300, exact=True) == (300, "300")
 
 
 def test_the_burst_shown_is_the_largest_request_of_the_first_replication() -> None:
