@@ -181,8 +181,11 @@ def distinct(units: Sequence[SweepUnit]) -> list[SweepUnit]:
 
 
 def batches(todo: Sequence[SweepUnit], size: int) -> list[Task]:
-    """Consecutive units (same point, mostly) in tasks of `size`."""
-    return [tuple(todo[i:i + size]) for i in range(0, len(todo), size)]
+    """Tasks of at most `size` units, dealt round-robin. A unit's cost changes smoothly along
+    the points (a higher rate, a bigger cluster), so dealing puts cheap and dear units in every
+    task: the tasks cost about the same and no worker is left with the dearest ones at the end."""
+    count = math.ceil(len(todo) / size)
+    return [tuple(todo[i::count]) for i in range(count)]
 
 
 def auto_batch(units: int, parallelism: int) -> int:
