@@ -9,6 +9,7 @@ APT_PACKAGES := qemu-system-x86 nasm chromium
 .PHONY: run test lint deps system-deps guest clean
 
 run: deps
+	$(VENV)/bin/sim run scenarios/queueing.yaml --out runs/queueing
 	$(VENV)/bin/measure info
 	$(VENV)/bin/measure burst --count 20 --interval-ms 5 --boot firmware --repeat 1 --out runs/readme-burst
 	$(VENV)/bin/measure plot runs/readme-burst --out runs/readme-burst/plots
