@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
@@ -116,17 +117,27 @@ def run_command(
                               workers=workers)
     records = write_records(tables, out_dir)
     frames = {kind: table.to_pandas() for kind, table in tables.items()}
-    report = build_report(ReportInput(
-        title=f"Scenario {sc.name}: launch policies compared",
-        description=sc.description, policies=sc.policy_names, baseline=sc.baseline_policy,
-        tables=frames, slos=sc.metrics.slo.limits(), provenance=loaded.provenance(),
-    ))
+    report = build_report(report_input(loaded, frames))
     files = {k: str(v) for k, v in write_report(report, out_dir).items()}
     summary = _run_summary(loaded, report.summary, files, records)
     if as_json:
         print(json.dumps(_clean(summary), indent=2))
     else:
         _print_run(summary)
+
+
+def report_input(loaded: LoadedScenario, frames: dict[str, pd.DataFrame]) -> ReportInput:
+    """What the report of a `sim run` shows, from the scenario and the record tables."""
+    sc = loaded.scenario
+    ref = sc.reference
+    return ReportInput(
+        title=f"Scenario {sc.name}: launch policies compared",
+        description=sc.description, policies=sc.policy_names, baseline=sc.baseline_policy,
+        tables=frames, slos=sc.metrics.slo.limits(), provenance=loaded.provenance(),
+        reference=pd.read_csv(ref.path) if ref is not None else None,
+        reference_intervals=ref.intervals_ms if ref is not None else {},
+        reference_source=ref.source if ref is not None else "",
+    )
 
 
 def _run_summary(loaded: LoadedScenario, summary: Any, files: dict[str, str],

@@ -38,6 +38,11 @@ class ReportInput:
     slos: Mapping[str, float] = field(default_factory=dict)
     """Request column -> limit (s): the report gives the fraction of requests within it."""
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    reference: pd.DataFrame | None = None
+    """Measured bursts: count, interval_ms, first_ready_s, all_ready_s."""
+    reference_intervals: Mapping[str, float] = field(default_factory=dict)
+    """Policy -> the reference interval_ms it is compared with."""
+    reference_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -235,6 +240,36 @@ def size_table(report: Report, max_exact: int = 12) -> tuple[list[str], list[lis
     return header, rows
 
 
+def _rel(simulated: float, measured: float) -> str:
+    if not (math.isfinite(simulated) and math.isfinite(measured)) or measured == 0:
+        return "–"
+    return f"{(simulated - measured) / measured:+.0%}"
+
+
+def reference_table(report: Report) -> tuple[list[str], list[list[str]]] | None:
+    """Measured against simulated first and all ready, by request size and interval."""
+    data = report.input
+    if data.reference is None or not data.reference_intervals:
+        return None
+    means = data.reference.groupby(["count", "interval_ms"], as_index=False)[
+        ["first_ready_s", "all_ready_s"]].mean()
+    measured = {(int(c), float(i)): (float(f), float(a))
+                for c, i, f, a in means.itertuples(index=False)}
+    requests = data.tables["requests"]
+    header = ["instances", "policy", "interval (ms)", "first: measured", "simulated", "error",
+              "all: measured", "simulated", "error"]
+    rows = []
+    for count in sorted(int(c) for c in requests["count"].unique()):
+        for policy, interval in data.reference_intervals.items():
+            sim = requests[(requests.policy == policy) & (requests["count"] == count)]
+            first = float(sim.time_to_first_s.mean()) if len(sim) else math.nan
+            last = float(sim.time_to_all_s.mean()) if len(sim) else math.nan
+            m_first, m_all = measured.get((count, float(interval)), (math.nan, math.nan))
+            rows.append([str(count), policy, f"{interval:g}", fmt(m_first), fmt(first),
+                         _rel(first, m_first), fmt(m_all), fmt(last), _rel(last, m_all)])
+    return header, rows
+
+
 def slo_table(report: Report) -> tuple[list[str], list[list[str]]] | None:
     if report.slo.empty:
         return None
@@ -292,6 +327,10 @@ def render_markdown(report: Report, figure_dir: str = "figures") -> str:
     slo = slo_table(report)
     if slo is not None:
         parts += ["## Requests within their SLO (fraction)", "", _md_table(*slo), ""]
+    reference = reference_table(report)
+    if reference is not None:
+        parts += ["## Measured against simulated", "", _reference_note(data), "",
+                  _md_table(*reference), ""]
     sizes = size_table(report)
     if sizes is not None:
         parts += ["## By request size (mean over all requests of that size)", "",
@@ -303,6 +342,12 @@ def render_markdown(report: Report, figure_dir: str = "figures") -> str:
                   ""]
     parts += ["## Provenance", ""] + [f"- {line}" for line in provenance_lines(data.provenance)]
     return "\n".join(parts) + "\n"
+
+
+def _reference_note(data: ReportInput) -> str:
+    return (f"Measured: {data.reference_source or 'the scenario reference'} (mean of its rows "
+            "per size and interval; – where it has none: sizes held out of the calibration). "
+            "Simulated: mean over replications. Error: (simulated - measured) / measured.")
 
 
 def _legend(data: ReportInput) -> list[str]:
@@ -365,6 +410,10 @@ def render_html(report: Report) -> str:
     slo = slo_table(report)
     if slo is not None:
         out += ["<h2>Requests within their SLO (fraction)</h2>", _html_table(*slo, "slo")]
+    reference = reference_table(report)
+    if reference is not None:
+        out += ["<h2>Measured against simulated</h2>", f"<p>{esc(_reference_note(data))}</p>",
+                _html_table(*reference, "reference")]
     sizes = size_table(report)
     if sizes is not None:
         out += ["<h2>By request size (mean over all requests of that size)</h2>",

@@ -143,6 +143,9 @@ class NodeGroupSpec(_Frozen):
         out["family"] = f"{cal.family} v{cal.family_version}"
         out["parameters"] = self.node_model.model_dump()
         out["host"] = cal.provenance.host.description
+        held = cal.fit.model.leave_one_count_out
+        out["heldout_error"] = (f"median relative error, leave one count out: first ready "
+                                f"{held.first_ready:.1%}, all ready {held.all_ready:.1%}")
         out["data_files"] = [f"{d.path} ({d.rows} rows, sha256 {d.sha256[:12]})"
                              for d in cal.provenance.data_files]
         return out
@@ -189,6 +192,25 @@ class ObjectiveSpec(_Frozen):
     tried; None: no constraint."""
 
 
+class ReferenceSpec(_Frozen):
+    """Measured bursts to set beside the simulated ones (the study's table for paper-host)."""
+
+    path: Path
+    """CSV with count, interval_ms, first_ready_s, all_ready_s (other columns ignored; rows of
+    one (count, interval) are averaged)."""
+    intervals_ms: dict[str, float] = Field(min_length=1)
+    """Policy label -> the interval_ms of the CSV rows it is compared with."""
+    source: str = ""
+    """Where the measurements come from, for the report."""
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str | Path):
+            raise ValueError("path must be a file path")
+        return resolve_path(value, info)
+
+
 class MetricsSpec(_Frozen):
     slo: SloSpec = SloSpec()
     objective: ObjectiveSpec = ObjectiveSpec()
@@ -215,6 +237,8 @@ class Scenario(_Frozen):
     """Policy the others are compared against (paired differences); default `immediate` when
     the scenario has it."""
     metrics: MetricsSpec = MetricsSpec()
+    reference: ReferenceSpec | None = None
+    """Measured bursts the report compares request by request size (single-node scenarios)."""
     sweep: dict[str, tuple[Any, ...]] = Field(default_factory=dict)
     """Sweep axes for `sim sweep` (dotted path -> values); `sim run` ignores them."""
 
@@ -248,6 +272,11 @@ class Scenario(_Frozen):
             raise ValueError(f"policies {duplicates} appear twice; give each a distinct `label`")
         if self.baseline is not None and self.baseline not in names:
             raise ValueError(f"baseline {self.baseline!r} is not one of the policies {names}")
+        if self.reference is not None:
+            unknown = sorted(set(self.reference.intervals_ms) - set(names))
+            if unknown:
+                raise ValueError(f"reference.intervals_ms names {unknown}, which are not "
+                                 f"policies of the scenario: {names}")
         return self
 
     @property
@@ -277,6 +306,10 @@ class LoadedScenario(BaseModel):
                          "name": self.scenario.name, "seed": self.scenario.seed,
                          "replications": self.scenario.replications},
             "node_groups": [g.provenance() for g in self.scenario.cluster.nodes],
+            **({"reference": {"file": str(self.scenario.reference.path),
+                              "sha256": sha256_file(self.scenario.reference.path),
+                              "source": self.scenario.reference.source}}
+               if self.scenario.reference is not None else {}),
             "bootstorm_version": metadata.version("bootstorm"),
         }
 

@@ -22,6 +22,7 @@ from sim.report import (
     build_report,
     burst_to_show,
     headline_table,
+    reference_table,
     render_html,
     size_class,
     write_report,
@@ -205,3 +206,27 @@ def test_html_escapes_what_comes_from_the_scenario() -> None:
     page = render_html(report)
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;" in page and "a &amp; b" in page
+
+
+def test_the_reference_table_sets_measured_beside_simulated_by_size_and_interval() -> None:
+    requests = pd.DataFrame({
+        "policy": ["i7", "i7", "i7", "i13"], "replication": [0, 1, 0, 0],
+        "request_id": [0, 0, 1, 0], "count": [100, 100, 800, 100],
+        "arrival_s": [0.0, 0.0, 60.0, 0.0], "time_to_first_s": [4.0, 5.0, 9.0, 3.0],
+        "time_to_all_s": [6.0, 6.0, 20.0, 5.0],
+    })
+    measured = pd.DataFrame({
+        "count": [100, 100, 100], "interval_ms": [7, 7, 13], "memory_mb": [16, 128, 16],
+        "first_ready_s": [4.0, 6.0, 3.0], "all_ready_s": [5.0, 5.0, 5.0],
+    })
+    data = ReportInput("t", "", ("i7", "i13"), None, {"requests": requests},
+                       reference=measured, reference_intervals={"i7": 7, "i13": 13})
+    report = Report(data, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), ())
+    table = reference_table(report)
+    assert table is not None
+    rows = {(r[0], r[1]): r[3:] for r in table[1]}
+    # 100 at 7 ms: measured mean over memory sizes (4+6)/2 = 5, simulated mean (4+5)/2 = 4.5.
+    assert rows[("100", "i7")] == ["5.000", "4.500", "-10%", "5.000", "6.000", "+20%"]
+    assert rows[("100", "i13")] == ["3.000", "3.000", "+0%", "5.000", "5.000", "+0%"]
+    # 800 is not in the measured table (held out): simulated only.
+    assert rows[("800", "i7")] == ["–", "9.000", "–", "–", "20.000", "–"]

@@ -240,3 +240,14 @@ def test_a_scenario_accepts_a_tenant_mix(tmp_path: Path) -> None:
     sc = load_scenario(write(tmp_path, text)).scenario
     assert isinstance(sc.workload, TenantMix)
     assert set(sc.workload.tenants) == {"web", "batch"}
+
+
+def test_a_reference_must_name_policies_of_the_scenario(tmp_path: Path) -> None:
+    (tmp_path / "measured.csv").write_text("count,interval_ms,first_ready_s,all_ready_s\n")
+    text = GOOD + ("reference:\n  path: measured.csv\n"
+                   "  intervals_ms: {immediate: 0, fixed 5 ms: 5}\n")
+    (line,) = errors_of(tmp_path, text)
+    assert "reference.intervals_ms names ['fixed 5 ms']" in line
+    good = text.replace("fixed 5 ms: 5", "concurrency_cap: 5")
+    ref = load_scenario(write(tmp_path, good)).scenario.reference
+    assert ref is not None and ref.path == (tmp_path / "measured.csv").resolve()
