@@ -36,6 +36,10 @@ class NodeModel(BaseModel):
     """Launcher serialisation: effective starts are at least this far apart."""
     min_capacity: float = Field(default=0.05, gt=0)
     """Capacity left to booting instances however many ready instances idle on the node."""
+    background_jobs: float = Field(default=0.0, ge=0)
+    """CPU-bound threads outside the instances (other load on the host) that share the cores
+    fairly with instances in their CPU phase: each then gets cores / (k + background_jobs).
+    Added by the calibration of this host's datasets (docs/model.md); 0: none."""
     warmup_s: float = Field(default=0.0, ge=0)
     """Node warm-up: an instance started on a node with nothing in flight opens a window of
     warmup_s during which no instance's CPU phase begins (0: none). Added by the calibration of
@@ -96,7 +100,7 @@ class NodeState:
 
     def __init__(self, model: NodeModel) -> None:
         self.model = model
-        self._ps = ProcessorSharing(model.capacity(0), model.max_rate)
+        self._ps = ProcessorSharing(model.capacity(0), model.max_rate, model.background_jobs)
         self._varying_capacity = model.idle_load > 0.0
         self._warm_until = -math.inf
         """End of the current warm-up window (CPU phases begin no earlier)."""

@@ -20,20 +20,26 @@ _TIME_REL_EPS = 1e-12
 class ProcessorSharing:
     """Egalitarian PS with per-job rate cap, virtual clock and a heap of virtual finish times.
 
-    With k active jobs each one progresses at r(k) = min(max_rate, capacity / k). The virtual clock
+    With k active jobs each one progresses at r(k) = min(max_rate, capacity / (k + background)),
+    `background` counting CPU-bound threads outside the jobs that share the cores fairly with
+    them (0 by default: plain egalitarian PS). The virtual clock
     V grows at r(k), so a job added at virtual time V0 with work w finishes when V reaches V0 + w:
     adding or removing a job changes one number (the rate), never the other jobs' entries.
     """
 
     __slots__ = (
-        "_capacity", "_clock", "_heap", "_max_rate", "_rate", "_seq", "_served", "_virtual",
+        "_background", "_capacity", "_clock", "_heap", "_max_rate", "_rate", "_seq", "_served",
+        "_virtual",
     )
 
-    def __init__(self, capacity: float, max_rate: float = 1.0) -> None:
+    def __init__(self, capacity: float, max_rate: float = 1.0, background: float = 0.0) -> None:
         if not capacity > 0.0:
             raise ValueError(f"capacity must be > 0, got {capacity}")
         if not max_rate > 0.0:
             raise ValueError(f"max_rate must be > 0, got {max_rate}")
+        if not background >= 0.0:
+            raise ValueError(f"background must be >= 0, got {background}")
+        self._background = float(background)
         self._capacity = float(capacity)
         self._max_rate = float(max_rate)
         self._clock: SimTime = 0.0
@@ -86,7 +92,7 @@ class ProcessorSharing:
             # Restart the virtual clock while idle so it never grows large enough to lose precision.
             self._virtual = 0.0
         else:
-            share = self._capacity / k
+            share = self._capacity / (k + self._background)
             self._rate = share if share < self._max_rate else self._max_rate
 
     def set_capacity(self, now: SimTime, capacity: float) -> None:
@@ -154,7 +160,7 @@ class ProcessorSharing:
                 # (_update_rate inlined: this is the simulator's hottest loop)
                 k = len(heap)
                 if k:
-                    share = self._capacity / k
+                    share = self._capacity / (k + self._background)
                     self._rate = share if share < self._max_rate else self._max_rate
                 else:
                     self._rate = 0.0
