@@ -58,6 +58,9 @@ PARAMETERS: dict[str, Parameter] = {
     ),
     "spawn_s": Parameter("s", "launcher serialisation: least time between two starts", 0, 1, 0.01),
     "min_capacity": Parameter("CPUs", "capacity floor under idle load", 0, 256, 0.05),
+    "background_jobs": Parameter(
+        "threads", "CPU-bound threads outside the instances sharing the cores fairly", 0, 50, 1.0
+    ),
     "warmup_s": Parameter(
         "s", "node warm-up: no CPU phase starts before this long after the burst's first start",
         0, 60, 1.0,
@@ -122,17 +125,45 @@ FAMILIES: tuple[Family, ...] = (
         "measured work + node warm-up",
         True,
     ),
+    Family(
+        "cpu_ps_bg", ("cores", "background_jobs"), "measured work + background load", True
+    ),
+    Family(
+        "cpu_ps_delay_bg",
+        ("cores", "delay_s", "background_jobs"),
+        "measured work + pure delay + background load",
+        True,
+    ),
+    Family(
+        "cpu_ps_delay_idle_bg",
+        ("cores", "delay_s", "idle_load", "background_jobs"),
+        "measured work + CPU used by ready instances + background load",
+        True,
+    ),
+    Family(
+        "warmup_ps_delay_cv_idle_bg",
+        ("warmup_s", "work_s", "delay_s", "work_cv", "idle_load", "background_jobs"),
+        "node warm-up + CPU used by ready instances + background load",
+    ),
 )
 FAMILY_BY_NAME = {family.name: family for family in FAMILIES}
 
 
+SUMMARY_FAMILIES = (
+    "ps", "ps_delay", "ps_delay_cv", "ps_delay_cv_cap", "ps_delay_cv_idle", "ps_delay_cv_spawn",
+    "warmup_ps_delay_cv", "warmup_ps_delay_cv_idle",
+)
+"""Tried on summary tables, which know no CPU time: the work is fitted."""
+INSTANCE_FAMILIES = (
+    "cpu_ps", "cpu_ps_delay", "cpu_ps_delay_cap", "cpu_ps_delay_idle", "cpu_ps_delay_spawn",
+    "cpu_warmup_ps_delay", "cpu_ps_bg", "cpu_ps_delay_bg", "cpu_ps_delay_idle_bg",
+    "ps_delay_cv", "ps_delay_cv_idle", "warmup_ps_delay_cv_idle", "warmup_ps_delay_cv_idle_bg",
+)
+"""Tried on per-instance datasets: measured work and, for comparison, fitted work."""
+
+
 def default_families(kind: cf.InputKind) -> tuple[str, ...]:
-    """Summary tables know no CPU time, so only fitted-work families apply to them; per-instance
-    data are tried with measured work and, for comparison, with fitted work."""
-    if kind == "summary_table":
-        return tuple(f.name for f in FAMILIES if not f.measured_work)
-    measured = [f.name for f in FAMILIES if f.measured_work]
-    return (*measured, "ps_delay_cv", "ps_delay_cv_idle", "warmup_ps_delay_cv_idle")
+    return SUMMARY_FAMILIES if kind == "summary_table" else INSTANCE_FAMILIES
 
 
 @dataclass(frozen=True)
@@ -207,7 +238,8 @@ def _starts(family: Family, bursts: Sequence[Burst], base: NodeModel) -> list[di
         # Measured work: the slope says how many CPUs the instances really got.
         cores = float(np.clip(base.work_s / slope, 0.2, 2 * base.cores))
     start = {"cores": cores, "work_s": slope * base.cores, "delay_s": intercept, "work_cv": 0.3,
-             "max_rate": 1.0, "idle_load": 0.0, "spawn_s": 0.0, "warmup_s": 0.0}
+             "max_rate": 1.0, "idle_load": 0.0, "spawn_s": 0.0, "warmup_s": 0.0,
+             "background_jobs": 0.5}
     starts = [start]
     if "max_rate" in family.free:
         starts.append(dict(start, delay_s=0.5 * intercept, max_rate=0.3))
