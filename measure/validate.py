@@ -14,6 +14,7 @@ from measure.calibration_file import Calibration, load_calibration
 from measure.dataset import load_instances, load_manifests
 from measure.errors import UserError
 from measure.predict import burst_ready_times
+from sim.node_model import ready_times
 
 STATS = ("first_ready_s", "median_ready_s", "p95_ready_s", "all_ready_s")
 
@@ -43,8 +44,15 @@ def _stats(ready: np.ndarray) -> dict[str, float]:
 
 
 def validate_run(rows: pd.DataFrame, calibration: Calibration, schedule: str | None = None,
-                 ) -> tuple[RunValidation, np.ndarray, np.ndarray]:
-    """Compare one run; also returns (real ready times, predicted ready times of every draw)."""
+                 work: str = "model") -> tuple[RunValidation, np.ndarray, np.ndarray]:
+    """Compare one run; also returns (real ready times, predicted ready times of every draw).
+
+    work="model": instances draw their work from the calibration, as the simulator does (the
+    prediction a platform would have made beforehand). work="measured": each instance's work is
+    the CPU time its QEMU really used, which takes the host's speed on the day out of the
+    comparison and tests the contention model alone."""
+    if work not in ("model", "measured"):
+        raise UserError(f"work must be 'model' or 'measured' (got {work!r})")
     rows = rows.sort_values("instance")
     launched = rows[rows.launch_s.notna()]
     if launched.empty:
@@ -54,8 +62,14 @@ def validate_run(rows: pd.DataFrame, calibration: Calibration, schedule: str | N
         raise UserError(f"run {rows.run_id.iloc[0]} has no ready instance; nothing to validate")
     launch = launched.launch_s.to_numpy(dtype=float)
     interval = float(rows.interval_ms.iloc[0])
-    draws = burst_ready_times(calibration.model, launch, interval,
-                              calibration.settings.work_draws, calibration.settings.seed)
+    if work == "measured":
+        cpu = launched.cpu_s.to_numpy(dtype=float)
+        if np.isnan(cpu).any():
+            raise UserError(f"run {rows.run_id.iloc[0]} lacks CPU times; use --work model")
+        draws = ready_times(calibration.model, launch, work=cpu)[None, :]
+    else:
+        draws = burst_ready_times(calibration.model, launch, interval,
+                                  calibration.settings.work_draws, calibration.settings.seed)
     real = _stats(ready)
     per_draw = [_stats(d) for d in draws]
     predicted = {k: float(np.mean([p[k] for p in per_draw])) for k in STATS}
@@ -72,7 +86,7 @@ def validate_run(rows: pd.DataFrame, calibration: Calibration, schedule: str | N
 
 
 def validate_dataset(dataset: Path, calibration_path: Path, plot_dir: Path | None = None,
-                     ) -> list[RunValidation]:
+                     work: str = "model") -> list[RunValidation]:
     """Every run of a dataset against the calibration; optional CDF overlay plots."""
     calibration = load_calibration(calibration_path)
     instances = load_instances(dataset)
@@ -80,7 +94,7 @@ def validate_dataset(dataset: Path, calibration_path: Path, plot_dir: Path | Non
                  if dataset.is_dir() else {})
     results = []
     for run_id, rows in instances.groupby("run_id", sort=True):
-        result, real, draws = validate_run(rows, calibration, schedules.get(str(run_id)))
+        result, real, draws = validate_run(rows, calibration, schedules.get(str(run_id)), work)
         results.append(result)
         if plot_dir is not None:
             plot_overlay(result, real, draws, plot_dir / f"validate-{run_id}.png")

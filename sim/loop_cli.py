@@ -73,12 +73,15 @@ def validate_command(
                                                  "`measure burst`")],
     calibration: Annotated[Path, typer.Option(help="calibration JSON of the host")],
     plots: Annotated[Path | None, typer.Option(help="write CDF overlay PNGs here")] = None,
+    work: Annotated[str, typer.Option(help="model: work drawn from the calibration, as the "
+                                           "simulator does; measured: each instance's real CPU "
+                                           "time")] = "model",
     json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
 ) -> None:
     """Compare real per-instance ready times with the model's prediction for the same launches."""
     from measure.validate import validate_dataset
 
-    results = validate_dataset(dataset, calibration, plots)
+    results = validate_dataset(dataset, calibration, plots, work)
     if json_out:
         print(json.dumps([r.model_dump() for r in results], indent=2))
         return
