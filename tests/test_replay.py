@@ -16,9 +16,10 @@ from measure.predict import burst_ready_times
 from measure.replay import replay
 from measure.validate import validate_run
 from sim.errors import UserError
+from sim.node_model import ready_times
 from sim.schedule import LaunchSchedule, ScheduledLaunch, load_schedule, write_schedule
 
-PAPER = Path(__file__).resolve().parent.parent / "calibration" / "paper2016.json"
+FIRMWARE = Path(__file__).resolve().parent.parent / "calibration" / "firmware.json"
 
 
 def _schedule(times: list[float]) -> LaunchSchedule:
@@ -56,9 +57,8 @@ def test_replay_launches_each_instance_at_its_scheduled_time(tmp_path: Path, acc
     assert result.manifest.outcome == "complete"
 
 
-@pytest.mark.skipif(not PAPER.exists(), reason="calibration/paper2016.json not built yet")
 def test_validation_measures_the_gap_between_reality_and_the_model() -> None:
-    calibration = load_calibration(PAPER)
+    calibration = load_calibration(FIRMWARE)
     launch = np.arange(50) * 0.01
     draws = burst_ready_times(calibration.model, launch, 10.0, calibration.settings.work_draws,
                               calibration.settings.seed)
@@ -76,3 +76,18 @@ def test_validation_measures_the_gap_between_reality_and_the_model() -> None:
     # Triangle inequality for W1: a shift of 1 s moves the distance by at most 1 s either way.
     assert 1.0 - close.wasserstein_s <= late.wasserstein_s <= 1.0 + close.wasserstein_s
     assert real.max() == pytest.approx(truth.max() + 1.0)
+
+
+def test_with_measured_work_a_reality_that_follows_the_model_has_zero_error() -> None:
+    calibration = load_calibration(FIRMWARE)
+    rng = np.random.default_rng([7, 0, 1])
+    launch = np.sort(rng.uniform(0, 0.5, 40))
+    cpu = rng.uniform(0.02, 0.04, 40)
+    truth = ready_times(calibration.model, launch, work=cpu)
+    rows = pd.DataFrame({"run_id": "r", "instance": np.arange(40), "launch_s": launch,
+                         "ready_s": truth, "cpu_s": cpu, "status": "ready", "interval_ms": 12.5})
+    exact, _, _ = validate_run(rows, calibration, work="measured")
+    assert all(abs(e) < 1e-9 for e in exact.relative_error.values())
+    assert exact.wasserstein_s == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(UserError, match="work must be"):
+        validate_run(rows, calibration, work="guessed")
