@@ -1,0 +1,85 @@
+"""The tables of docs/validation.md: real gains of each replayed policy over `immediate`, and the
+calibrated model's error on every replay (work from the model, and each instance's measured CPU
+time), plus the same with the idle cost of a ready instance set to its directly measured value.
+
+Usage: .venv/bin/python -m benchmarks.validation_report [--calibration calibration/firmware.json]
+Reads the committed replays in benchmarks/results/replay/.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from measure.calibration_file import Calibration, load_calibration
+from measure.dataset import load_instances
+from measure.validate import STATS, validate_run
+
+REPLAYS = Path(__file__).resolve().parent / "results" / "replay"
+POLICIES = ["immediate", "interval_5_ms", "interval_15_ms", "count_interval__study_", "cap_2",
+            "cap_4", "model_based"]
+
+
+def measured_idle_load(instances: pd.DataFrame) -> float:
+    """CPU a ready (halted) instance keeps using, in cores: its CPU between ready and the end of
+    the burst over that time, median over instances alive at least 0.5 s after ready."""
+    alive = instances[(instances.end_s - instances.ready_s) > 0.5]
+    return float(((alive.cpu_end_s - alive.cpu_s) / (alive.end_s - alive.ready_s)).median())
+
+
+def gains() -> None:
+    rows = []
+    for p in POLICIES:
+        for run_id, g in load_instances(REPLAYS / p).groupby("run_id"):
+            rows.append({"policy": p, "run": run_id, "first": g.ready_s.min(),
+                         "mean": g.ready_s.mean(), "all": g.ready_s.max()})
+    df = pd.DataFrame(rows).groupby("policy")[["first", "mean", "all"]].median()
+    base = df.loc["immediate"]
+    print("| policy | first | mean | all | first x lower | mean x lower | all vs immediate |")
+    print("|---|---|---|---|---|---|---|")
+    for p in POLICIES:
+        r = df.loc[p]
+        print(f"| {p} | {r['first']:.3f} | {r['mean']:.3f} | {r['all']:.3f} | "
+              f"{base['first'] / r['first']:.1f} | {base['mean'] / r['mean']:.2f} | "
+              f"{(r['all'] / base['all'] - 1) * 100:+.1f} % |")
+
+
+def errors(calibration: Calibration, work: str, title: str) -> None:
+    print(f"\n{title}\n")
+    print("| policy | first | median | p95 | all | W1 / makespan |")
+    print("|---|---|---|---|---|---|")
+    for p in POLICIES:
+        results = [validate_run(g, calibration, work=work)[0]
+                   for _, g in load_instances(REPLAYS / p).groupby("run_id")]
+        cells = []
+        for key in STATS:
+            e = [100 * r.relative_error[key] for r in results]
+            cells.append(f"{np.median(e):+.0f} % [{min(e):+.0f}, {max(e):+.0f}]")
+        w = [100 * r.wasserstein_over_makespan for r in results]
+        cells.append(f"{np.median(w):.1f} % [{min(w):.1f}, {max(w):.1f}]")
+        print(f"| {p} | " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calibration", type=Path, default=Path("calibration/firmware.json"))
+    args = parser.parse_args()
+    calibration = load_calibration(args.calibration)
+    gains()
+    errors(calibration, "model", f"{args.calibration}, work drawn from the calibration")
+    errors(calibration, "measured", f"{args.calibration}, each instance's measured CPU time")
+    all_rows = pd.concat([load_instances(REPLAYS / p) for p in POLICIES])
+    idle = measured_idle_load(all_rows)
+    print(f"\nidle cost of a ready instance: fitted {calibration.model.idle_load:.5f} cores, "
+          f"measured {idle:.5f} cores (median over the replays)")
+    fixed = calibration.model_copy(
+        update={"model": calibration.model.model_copy(update={"idle_load": idle})})
+    errors(fixed, "measured", "same, with idle_load set to its measured value")
+    errors(fixed, "model", "same, work drawn from the calibration")
+
+
+if __name__ == "__main__":
+    main()
