@@ -159,8 +159,12 @@ def plot_vs_interval(cal: Calibration, out: Path) -> None:
     for ax, title in ((axes[0], "first ready"), (axes[1], "all ready")):
         ax.set_xlabel("launch interval (ms)")
         ax.set_ylabel(f"{title} (s)")
-        ax.set_title(f"{title}: dots measured, lines predicted with the count held out")
+        ax.set_title(title)
     axes[1].legend(fontsize=6, ncol=2)
+    fig.suptitle(
+        f"calibration {cal.name}: dots measured (median over runs), "
+        "lines predicted with the count held out"
+    )
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
