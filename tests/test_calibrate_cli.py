@@ -108,3 +108,15 @@ def test_predict_without_a_calibration_file_is_one_line(tmp_path: Path) -> None:
 def test_predict_refuses_a_zero_count(calibration: Path) -> None:
     result = measure("predict", "--calibration", calibration, "--count", "0", "--interval-ms", "1")
     assert_user_error(result, "--count")
+
+
+def test_an_interrupted_run_in_a_dataset_is_one_line(tmp_path: Path) -> None:
+    import pandas as pd
+    from calibration_fixtures import synthetic_instances
+
+    dataset = synthetic_instances(tmp_path / "instances.parquet", TRUE)
+    rows = pd.read_parquet(dataset)
+    rows = rows[~((rows["run_id"] == "n20-i10-r0") & (rows["instance"] >= 15))]
+    rows.to_parquet(dataset)
+    result = measure("calibrate", dataset, "--out", tmp_path / "x.json", "--cores", "2")
+    assert_user_error(result, "n20-i10-r0", "15 instance rows for count 20")
