@@ -12,8 +12,9 @@ from typing import Annotated
 
 import typer
 
-from measure.calibrate import FAMILY_BY_NAME, CalibrateOptions, calibrate, check_design
+from measure.calibrate import CalibrateOptions, calibrate, check_design
 from measure.calibration_data import load_calibration_data
+from measure.calibration_families import FAMILY_BY_NAME
 from measure.calibration_file import HostInfo, load_calibration, write_calibration
 from measure.errors import UserError
 from measure.predict import predict

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from calibration_fixtures import synthetic_table
 
-from measure.calibrate import FAMILY_BY_NAME, CalibrateOptions, fit_family
+from measure.calibrate import CalibrateOptions, fit_family
 from measure.calibration_baseline import fit_baseline
 from measure.calibration_data import Burst, load_calibration_data
+from measure.calibration_families import FAMILY_BY_NAME
 from measure.calibration_objective import Evaluator, replicate_noise
 from measure.predict import predict
 from sim.node_model import NodeModel

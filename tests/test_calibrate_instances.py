@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from calibration_fixtures import synthetic_instances
 
-from measure.calibrate import FAMILY_BY_NAME, CalibrateOptions, calibrate, fit_family
+from measure.calibrate import CalibrateOptions, calibrate, fit_family
 from measure.calibration_data import CalibrationInputError, load_calibration_data
+from measure.calibration_families import FAMILY_BY_NAME
 from measure.calibration_objective import Evaluator, replicate_noise
 from sim.node_model import NodeModel
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from calibration_fixtures import synthetic_table
 
-from measure.calibrate import FAMILY_BY_NAME, CalibrateOptions, _run_task, _Task
+from measure.calibrate import CalibrateOptions, _run_task, _Task
 from measure.calibration_data import ConfigKey, load_calibration_data
+from measure.calibration_families import FAMILY_BY_NAME
 from measure.calibration_objective import Evaluator, Forecast
 from measure.crossval import SCHEMES, folds
 from sim.node_model import NodeModel
