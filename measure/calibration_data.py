@@ -52,9 +52,6 @@ class Burst:
     def key(self) -> ConfigKey:
         return (self.count, self.interval_ms)
 
-    def planned_launch_s(self) -> np.ndarray:
-        return np.arange(self.count, dtype=float) * (self.interval_ms / 1000.0)
-
 
 @dataclass(frozen=True)
 class CalibrationData:
