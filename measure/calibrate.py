@@ -253,7 +253,8 @@ def check_design(data: CalibrationData) -> dict[Scheme, list[Fold]]:
     return all_folds
 
 
-def _families(data: CalibrationData, options: CalibrateOptions) -> list[Family]:
+def candidate_families(data: CalibrationData, options: CalibrateOptions) -> list[Family]:
+    """The families to try on these data; an error if one cannot apply to them."""
     families = [FAMILY_BY_NAME[n] for n in options.families or default_families(data.kind)]
     if data.kind == "summary_table" and any(f.measured_work for f in families):
         raise CalibrationInputError(
@@ -269,7 +270,7 @@ def calibrate(
     say = progress or (lambda message: None)
     bursts = list(data.bursts)
     all_folds = check_design(data)
-    families = _families(data, options)
+    families = candidate_families(data, options)
     cores = options.cores if options.cores is not None else data.host.cores
     if cores is None:
         raise CalibrationInputError(

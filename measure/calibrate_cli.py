@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from measure.calibrate import CalibrateOptions, calibrate, check_design
+from measure.calibrate import CalibrateOptions, calibrate, candidate_families, check_design
 from measure.calibration_data import load_calibration_data
 from measure.calibration_families import FAMILY_BY_NAME
 from measure.calibration_file import HostInfo, load_calibration, write_calibration
@@ -102,9 +102,10 @@ def calibrate_command(
         cores=cores,
         jobs=jobs,
     )
+    tried = candidate_families(data, options)
     _say(
         f"calibrating {options.name}: {len(data.bursts)} runs, "
-        f"{len(data.keys())} configurations"
+        f"{len(data.keys())} configurations, {len(tried)} candidate families"
     )
     calibration = calibrate(data, options, progress=_say)
     try:

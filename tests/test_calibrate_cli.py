@@ -120,3 +120,11 @@ def test_an_interrupted_run_in_a_dataset_is_one_line(tmp_path: Path) -> None:
     rows.to_parquet(dataset)
     result = measure("calibrate", dataset, "--out", tmp_path / "x.json", "--cores", "2")
     assert_user_error(result, "n20-i10-r0", "15 instance rows for count 20")
+
+
+def test_measured_work_families_on_a_table_are_one_line(tmp_path: Path) -> None:
+    table = synthetic_table(tmp_path / "t.csv", TRUE)
+    result = measure(
+        "calibrate", table, "--out", tmp_path / "x.json", "--cores", "2", "--families", "cpu_ps"
+    )
+    assert_user_error(result, "no per-instance CPU time")
