@@ -78,6 +78,10 @@ def _clean(value: Any) -> Any:
     return value
 
 
+CSV_MAX_ROWS = 100_000
+"""Requests and nodes are also written as CSV (for spreadsheets) up to this many rows."""
+
+
 def write_records(tables: Tables, out: Path) -> dict[str, str]:
     """Every record kind as Parquet under out/records/, the small ones also as CSV."""
     folder = out / "records"
@@ -88,7 +92,8 @@ def write_records(tables: Tables, out: Path) -> dict[str, str]:
         pq.write_table(table, path)
         paths[kind] = str(path)
     for kind in ("requests", "nodes"):
-        pacsv.write_csv(tables[kind], folder / f"{kind}.csv")
+        if tables[kind].num_rows <= CSV_MAX_ROWS:
+            pacsv.write_csv(tables[kind], folder / f"{kind}.csv")
     return paths
 
 

@@ -88,7 +88,7 @@ def _facts(data: ReportInput) -> pd.DataFrame:
         if nodes is not None and not nodes.empty:
             node_rows = nodes[nodes.policy == policy]
             row["peak in flight on a node"] = int(node_rows.peak_in_flight.max())
-            row["mean CPU busy"] = float(node_rows.cpu_busy.mean())
+            row["mean CPU busy (whole run)"] = float(node_rows.cpu_busy.mean())
         rows.append(row)
     return pd.DataFrame(rows)
 
