@@ -48,10 +48,15 @@ def cdf_figure(requests: pd.DataFrame, column: str, policies: Sequence[str], tit
                ) -> bytes:
     """Empirical CDF of one per-request column, one line per policy (all replications pooled)."""
     figure, ax = plt.subplots(figsize=(7.0, 4.0))
+    low, high = float("inf"), 0.0
     for policy in policies:
         x, f = cdf_points(requests.loc[requests.policy == policy, column].to_numpy(dtype=float))
         if x.size:
             ax.step(x, f, where="post", label=policy)
+            low, high = min(low, float(x[0])), max(high, float(x[-1]))
+    # Long tails (requests that queued) would squeeze everyone else into the left edge.
+    if low > 0 and high > 20 * low:
+        ax.set_xscale("log")
     ax.set_xlabel(f"{column.removesuffix('_s').replace('_', ' ')} (s)")
     ax.set_ylabel("fraction of requests")
     ax.set_title(title)

@@ -368,6 +368,7 @@ th,td{border:1px solid #ccc;padding:0.25em 0.5em;text-align:right;white-space:no
 th:first-child,td:first-child{text-align:left}
 th{background:#f2f2f2}
 figure{margin:1em 0}
+.scroll{overflow-x:auto}
 img{max-width:100%}
 figcaption{font-style:italic;color:#555}
 code{background:#f5f5f5}
@@ -389,8 +390,8 @@ def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], css_class:
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
     )
-    return (f'<table class="{css_class}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table>")
+    return (f'<div class="scroll"><table class="{css_class}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
 
 
 def render_html(report: Report) -> str:
