@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,8 +24,8 @@ import pandas as pd
 import typer
 
 from sim.scenario import load_scenario
-from sim.sweep import SweepPlan, distinct, plan_sweep, run_sweep
-from sim.sweep_executors import ExecutorSpec
+from sim.sweep import SweepPlan, distinct, plan_sweep, run_sweep, run_task
+from sim.sweep_executors import ExecutorKind, ExecutorSpec, open_executor
 
 LOCK = Path("/tmp/bootstorm-measuring")
 RESULTS = Path(__file__).resolve().parent / "results" / "sweep_scaling.json"
@@ -64,6 +65,24 @@ def timed(plan: SweepPlan, out: Path, spec: ExecutorSpec) -> tuple[float, pd.Dat
     return time.perf_counter() - started, result.table, result.executor
 
 
+def startup(spec: ExecutorSpec) -> float:
+    """Seconds to open the executor, run one empty task on every slot, and shut it down: the
+    fixed cost inside each wall time. Measured in a fresh process, as `sim sweep` pays it."""
+    code = ("import sys, time; from benchmarks.sweep_scaling import open_startup; "
+            f"print(open_startup({spec.kind!r}, {spec.workers!r}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=Path(__file__).resolve().parent.parent)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def open_startup(kind: ExecutorKind, workers: int | None) -> float:
+    started = time.perf_counter()
+    with open_executor(ExecutorSpec(kind, workers)) as opened:
+        for future in [opened.executor.submit(run_task, ()) for _ in range(opened.parallelism)]:
+            future.result()
+    return time.perf_counter() - started
+
+
 @app.command()
 def main(
     workers: Annotated[int, typer.Option(help="Local worker processes.")] = 2,
@@ -93,9 +112,10 @@ def main(
             seconds, table, executor = timed(plan, folder / label.replace(" ", "-"), spec)
             identical = reference is None or table.equals(reference)
             reference = table if reference is None else reference
-            runs[label] = {"seconds": round(seconds, 2), "executor": executor,
-                           "identical_to_serial": identical}
-            print(f"  {seconds:.1f} s", file=sys.stderr)
+            fixed = startup(spec)
+            runs[label] = {"seconds": round(seconds, 2), "startup_seconds": round(fixed, 2),
+                           "executor": executor, "identical_to_serial": identical}
+            print(f"  {seconds:.1f} s (of which start-up about {fixed:.1f} s)", file=sys.stderr)
     serial = runs["serial"]["seconds"]
     for figures in runs.values():
         figures["speedup"] = round(serial / figures["seconds"], 2)
@@ -109,8 +129,9 @@ def main(
         print(json.dumps(report, indent=2))
         return
     for label, figures in runs.items():
-        print(f"{label}: {figures['seconds']:.1f} s, speed-up {figures['speedup']:.2f}x, "
-              f"identical to serial: {figures['identical_to_serial']}")
+        print(f"{label}: {figures['seconds']:.1f} s (start-up {figures['startup_seconds']:.1f} "
+              f"s), speed-up {figures['speedup']:.2f}x, identical to serial: "
+              f"{figures['identical_to_serial']}")
 
 
 if __name__ == "__main__":
