@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,18 +11,15 @@ import typer
 
 from sim.errors import UserError
 from sim.experiment import Unit, run_unit
-from sim.scenario import LoadedScenario, load_scenario
-from sim.scenario_loader import ScenarioError
+from sim.scenario import LoadedScenario
 from sim.schedule import LaunchSchedule, ScheduledLaunch, write_schedule
 
 
 def _load(path: Path) -> LoadedScenario:
-    try:
-        return load_scenario(path)
-    except ScenarioError as exc:
-        for line in exc.lines:
-            print(line, file=sys.stderr)
-        raise typer.Exit(2) from None
+    """sim.cli's loader (file:line:col errors, exit 2); imported late, as sim.cli imports us."""
+    from sim.cli import _load as load
+
+    return load(path)
 
 
 def schedule_command(

@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sim.errors import UserError
-from sim.scenario import LoadedScenario, load_scenario
-from sim.scenario_loader import ScenarioError, locate
+from sim.scenario import LoadedScenario
+from sim.scenario_loader import locate
 from sim.sweep import SweepPlan, distinct, plan_sweep, run_sweep
 from sim.sweep_axes import AxisError, parse_axis
 from sim.sweep_executors import ExecutorSpec
@@ -34,12 +34,10 @@ class ExecutorChoice(StrEnum):
 
 
 def _load(path: Path) -> LoadedScenario:
-    try:
-        return load_scenario(path)
-    except ScenarioError as exc:
-        for line in exc.lines:
-            print(line, file=sys.stderr)
-        raise typer.Exit(2) from None
+    """sim.cli's loader (file:line:col errors, exit 2); imported late, as sim.cli imports us."""
+    from sim.cli import _load as load
+
+    return load(path)
 
 
 def _plan(loaded: LoadedScenario, axes: list[str], replications: int | None) -> SweepPlan:
