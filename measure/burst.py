@@ -320,14 +320,18 @@ def _run_burst(
             inst.row.cpu_end_s, wait_end = cpu_and_wait_seconds(inst.proc.pid)
             if not inst.final:
                 inst.row.cpu_s, inst.row.wait_s = inst.row.cpu_end_s, wait_end
-                finish(inst, status_for_rest)
-            else:
-                writer.append(inst.row)  # merged with its outcome row by the reader
         ended = kill_and_reap([inst.proc.pid for inst in live.values()])
         for inst in live.values():
             code = ended.get(inst.proc.pid)
-            if code is not None and inst.row.exit_code is None:
+            # A crashed QEMU closes stdout while exiting; its status is its own even if our
+            # SIGKILL arrived during the exit. Instances we killed keep exit_code None.
+            if code is not None and inst.row.exit_code is None and (
+                    inst.row.status == "crashed" or code != -signal.SIGKILL):
                 inst.row.exit_code = code
+            if not inst.final:
+                finish(inst, status_for_rest)
+            else:
+                writer.append(inst.row)  # merged with its outcome row by the reader
         for fd in list(fd_owner):
             close_fd(fd)
         epoll.close()

@@ -101,9 +101,9 @@ def cpu_and_wait_seconds(pid: int) -> tuple[float, float]:
 
 
 def kill_and_reap(pids: list[int]) -> dict[int, int]:
-    """SIGKILL every process, then wait for each; returns the exit status of those that had
-    already ended on their own. Killing all before reaping any lets the kernel tear the VMs down
-    in parallel (one at a time takes tens of milliseconds each)."""
+    """SIGKILL every process, then wait for each; returns each one's exit status (-9 for those
+    our SIGKILL ended). Killing all before reaping any lets the kernel tear the VMs down in
+    parallel (one at a time takes tens of milliseconds each)."""
     ended: dict[int, int] = {}
     for pid in pids:
         code = try_reap(pid)
@@ -115,7 +115,8 @@ def kill_and_reap(pids: list[int]) -> dict[int, int]:
     for pid in pids:
         if pid not in ended:
             with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+                _, status = os.waitpid(pid, 0)
+                ended[pid] = os.waitstatus_to_exitcode(status)
     return ended
 
 

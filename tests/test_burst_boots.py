@@ -73,6 +73,7 @@ def test_an_instance_whose_qemu_dies_is_crashed_not_ready(tmp_path: Path, accel:
     result = run_burst(spec, tmp_path)
     assert [r.status for r in result.rows] == ["crashed", "crashed"]
     assert all(r.exit_code == 1 for r in result.rows)
+    assert list(load_instances(tmp_path).exit_code) == [1, 1]  # stored, not only in memory
     assert all(r.ready_s != r.ready_s for r in result.rows)  # NaN: never ready
     assert "memory" in result.rows[0].stderr_tail.lower()
 
