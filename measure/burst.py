@@ -176,9 +176,13 @@ def _run_burst(
     if spec.count < 1:
         raise UserError("count must be at least 1")
     qemu = find_qemu()
-    argv = pdeathsig_prefix() + qemu_argv(qemu, spec.boot, spec.accel, spec.memory_mb)
+    # setpriv runs first, still under the harness's SCHED_FIFO, so the window in which the
+    # harness could die before the child has its parent-death signal is a millisecond, not the
+    # tens of milliseconds a normal-policy exec waits behind booting instances.
+    qemu_cmd = qemu_argv(qemu, spec.boot, spec.accel, spec.memory_mb)
     if sched.startswith("SCHED_FIFO"):
-        argv = normal_policy_prefix() + argv
+        qemu_cmd = normal_policy_prefix() + qemu_cmd
+    argv = pdeathsig_prefix() + qemu_cmd
     raise_fd_limit(2 * spec.count)
     run_id = new_run_id(spec)
     manifest = Manifest(

@@ -1,7 +1,7 @@
 """Starting, watching and ending QEMU processes: fast spawn, no orphans, precise CPU time.
 
 Each instance is spawned with posix_spawn (vfork: no copy of the harness's memory) through
-`setpriv --pdeathsig KILL`, so the kernel kills it if the harness dies, even by SIGKILL.
+`setpriv --pdeathsig KILL` first, so the kernel kills it if the harness dies, even by SIGKILL.
 """
 
 from __future__ import annotations
