@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 import multiprocessing
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -331,11 +333,19 @@ def _map(function: Callable[[T], R], items: Sequence[T], jobs: int, say: Progres
         return results
     global _FORKED_FUNCTION
     _FORKED_FUNCTION = function  # inherited by the forked workers; lambdas cannot be pickled
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        results = []
-        for i, result in enumerate(pool.imap(_call_forked, items)):
-            results.append(result)
-            say(f"fit {i + 1}/{len(items)} done")
+    context = multiprocessing.get_context("fork")
+    results = []
+    # An executor, not a Pool: if a worker dies (the OOM killer during a measurement, say),
+    # map() raises BrokenProcessPool instead of waiting forever for the lost result.
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as executor:
+        try:
+            for i, result in enumerate(executor.map(_call_forked, items)):
+                results.append(result)
+                say(f"fit {i + 1}/{len(items)} done")
+        except BrokenProcessPool:
+            raise RuntimeError(
+                "a fitting process died (out of memory?); rerun, or with fewer --jobs"
+            ) from None
     return results
 
 
