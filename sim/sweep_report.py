@@ -129,7 +129,8 @@ def heatmap_figure(table: pd.DataFrame, x_axis: str, y_axis: str, x_values: Sequ
                                 squeeze=False)
     image = None
     annotate = len(x_values) * len(y_values) <= ANNOTATE_CELLS
-    for ax, policy, grid in itertools.zip_longest(axes.flat, policies, grids):
+    for number, (ax, policy, grid) in enumerate(itertools.zip_longest(axes.flat, policies,
+                                                                        grids)):
         if policy is None:
             ax.set_visible(False)
             continue
@@ -138,7 +139,8 @@ def heatmap_figure(table: pd.DataFrame, x_axis: str, y_axis: str, x_values: Sequ
         ax.set_xticks(range(len(x_values)), [str(v) for v in x_values], fontsize="small")
         ax.set_yticks(range(len(y_values)), [str(v) for v in y_values], fontsize="small")
         ax.set_xlabel(x_axis, fontsize="small")
-        ax.set_ylabel(y_axis, fontsize="small")
+        if number % columns == 0:  # beside a neighbour's cells it would cover them
+            ax.set_ylabel(y_axis, fontsize="small")
         ax.set_title(policy, fontsize="small")
         if annotate:
             middle = (vmin + vmax) / 2
