@@ -78,12 +78,13 @@ class _Node:
     """Engine side of one node: its NodeState plus its agenda bookkeeping (a NodeView)."""
 
     __slots__ = (
-        "cpu_mark", "generation", "half_var", "id", "launches", "model", "sigma", "state",
+        "cpu_mark", "generation", "half_var", "id", "launches", "model", "sigma", "sim", "state",
         "wake_at",
     )
 
-    def __init__(self, node_id: int, model: NodeModel) -> None:
+    def __init__(self, node_id: int, model: NodeModel, sim: Simulation) -> None:
         self.id = node_id
+        self.sim = sim
         self.model = model
         self.state = NodeState(model)
         self.sigma = model.work_sigma
@@ -95,9 +96,16 @@ class _Node:
         self.cpu_mark = 0.0
         """Busy core-seconds at the previous sample."""
 
+    def _observe(self) -> NodeState:
+        # Planned starts are counted lazily (NodeState.observe). A start at `now` counts as the
+        # node's own wake-up at `now` would: not yet while a node ordered before it is woken.
+        waking = self.sim.waking
+        self.state.observe(self.sim.env._now, waking is None or self.id <= waking)
+        return self.state
+
     @property
     def in_flight(self) -> int:
-        return self.state.in_flight
+        return self._observe().in_flight
 
     @property
     def ready(self) -> int:
@@ -105,7 +113,7 @@ class _Node:
 
     @property
     def planned(self) -> int:
-        return self.state.planned
+        return self._observe().planned
 
 
 class _RequestState:
@@ -169,7 +177,9 @@ class Simulation:
         self.replication = replication
         self.seed = seed
         self.env = PlatformEnvironment(self._wake)
-        self._nodes = [_Node(i, m) for i, m in enumerate(cluster.node_models())]
+        self._nodes = [_Node(i, m, self) for i, m in enumerate(cluster.node_models())]
+        self.waking: int | None = None
+        """The node whose wake-up is being processed (its ready callbacks run), else None."""
         self._agenda = self.env.agenda
         self._compact_at = 2 * len(self._nodes) + 64
         self._work_rng = stream_rng(Stream.WORK, replication, seed)
@@ -328,7 +338,9 @@ class Simulation:
         state = node.state
         ready = state.advance(now)
         if ready:
+            self.waking = node_id
             self._on_ready(node, ready, now)
+            self.waking = None
         t = state.next_event()
         if t < node.wake_at:  # (as _reschedule; inlined on the hottest path)
             if node.wake_at != math.inf and len(self._agenda) >= self._compact_at:
@@ -420,6 +432,7 @@ class Simulation:
         rows = self._sample_rows
         for node in self._nodes:
             state = node.state
+            state.observe(now)
             busy = state.cpu_busy_s(now)
             fraction = (busy - node.cpu_mark) / (period * node.model.cores) if now > 0 else 0.0
             node.cpu_mark = busy
@@ -446,6 +459,7 @@ class Simulation:
         for st in list(self._requests.values()):
             self._finish(st, end)
         for node in self._nodes:
+            node.state.observe(end)
             busy = node.state.cpu_busy_s(end)
             fraction = busy / (end * node.model.cores) if end > 0 else 0.0
             self._node_rows.append(

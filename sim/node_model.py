@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Sequence
 
@@ -82,9 +83,11 @@ class NodeState:
     __slots__ = (
         "_clock",
         "_delays",
+        "_direct",
         "_last_start",
         "_lifetimes",
         "_next",
+        "_pending",
         "_plan_seq",
         "_plans",
         "_ps",
@@ -106,8 +109,14 @@ class NodeState:
         """End of the current warm-up window (CPU phases begin no earlier)."""
         self._plans: list[tuple[float, int, int, float, float]] = []
         """Heap of (planned launch time, order, instance, work, lifetime)."""
-        self._delays: deque[tuple[float, int, float, float]] = deque()
-        """(end of delay, instance, work, lifetime); starts are serialised: ends never decrease."""
+        self._delays: deque[tuple[float, float, int, float, float]] = deque()
+        """(end of delay, start, instance, work, lifetime), in the order the old event-per-start
+        code appended them: by end of delay, then by start."""
+        self._direct = model.spawn_s == 0.0 and model.warmup_s == 0.0
+        """A planned launch then starts exactly at its time and leaves its delay exactly delay_s
+        later: plan() queues its delay end at once, and its start is no event."""
+        self._pending: list[float] = []
+        """Heap of the start times of such plans not yet counted in in_flight (see _count)."""
         self._stops: list[tuple[float, int]] = []
         """Heap of (stop time, instance) for ready instances with a finite lifetime."""
         self._lifetimes: dict[int, float] = {}
@@ -128,7 +137,27 @@ class NodeState:
     @property
     def planned(self) -> int:
         """Launches scheduled for a later time and not started yet."""
-        return len(self._plans)
+        return len(self._plans) + len(self._pending)
+
+    def observe(self, now: SimTime, inclusive: bool = True) -> None:
+        """Bring in_flight, planned and peak_in_flight to `now` without processing any other
+        event: a planned start at `now` counts only if `inclusive` (the engine passes False
+        while a node ordered before this one is being woken at `now`)."""
+        pending = self._pending
+        if pending and (pending[0] < now or (inclusive and pending[0] == now)):
+            self._count(now, inclusive)
+
+    def _count(self, now: SimTime, inclusive: bool) -> None:
+        # in_flight only grows between completions, so counting starts before each completion
+        # (and when observed) keeps in_flight and its peak exactly as per-start events would.
+        pending = self._pending
+        n = 0
+        while pending and (pending[0] < now or (inclusive and pending[0] == now)):
+            heapq.heappop(pending)
+            n += 1
+        self.in_flight += n
+        if self.in_flight > self.peak_in_flight:
+            self.peak_in_flight = self.in_flight
 
     @property
     def clock(self) -> SimTime:
@@ -136,7 +165,11 @@ class NodeState:
         return self._clock
 
     def cpu_busy_s(self, now: SimTime) -> float:
-        """Core-seconds the node has been busy up to `now` (CPU phase plus idle_load)."""
+        """Core-seconds the node has been busy up to `now` (CPU phase plus idle_load).
+
+        The node must have been advanced to its last event before `now` (next_event() >= now).
+        """
+        self._catch_up(now, True)
         idle_cores = self.model.cores - self._ps.capacity if self._varying_capacity else 0.0
         return self._ps.served(now) + self.idle_cpu_s + idle_cores * (now - self._clock)
 
@@ -146,10 +179,26 @@ class NodeState:
             raise ValueError(f"cannot plan a launch in the past: {at} < {self._clock}")
         if not work >= 0.0:
             raise ValueError(f"work must be >= 0, got {work}")
+        if self._direct:
+            # What _start() would do at `at`: start = at (no serialisation, no warm-up window).
+            entry = at + self.model.delay_s
+            self._queue_delay((entry, at, instance, work, lifetime))
+            heapq.heappush(self._pending, at)
+            if self._next is not None and entry < self._next:
+                self._next = None
+            return
         heapq.heappush(self._plans, (at, self._plan_seq, instance, work, lifetime))
         self._plan_seq += 1
         if self._next is not None and at < self._next:
             self._next = at
+
+    def _queue_delay(self, item: tuple[float, float, int, float, float]) -> None:
+        delays = self._delays
+        if not delays or (delays[-1][0], delays[-1][1]) <= (item[0], item[1]):
+            delays.append(item)
+        else:  # a start before one planned earlier for later: after its equals, as appended
+            delays.insert(bisect_right(delays, (item[0], item[1]), key=lambda d: (d[0], d[1])),
+                          item)
 
     def launch(self, now: SimTime, instance: int, work: float, lifetime: float = math.inf) -> None:
         """Start `instance` at `now`: it begins its delay (after any launcher serialisation).
@@ -161,6 +210,7 @@ class NodeState:
             raise ValueError("advance() the node to `now` before launching")
         if not work >= 0.0:
             raise ValueError(f"work must be >= 0, got {work}")
+        self._catch_up(now, False)
         self._tick(now)
         self._start(now, instance, work, lifetime)
         self._drain_delays(now)
@@ -180,11 +230,15 @@ class NodeState:
             raise ValueError(f"{len(instances)} instances but {len(works)} works")
         if works and min(works) < 0.0:
             raise ValueError("work must be >= 0")
+        self._catch_up(now, False)
         self._tick(now)
         spawn = self.model.spawn_s
         delay = self.model.delay_s
         last = self._last_start
-        append = self._delays.append
+        delays = self._delays
+        append = delays.append
+        if self._direct and delays and (delays[-1][0], delays[-1][1]) > (now + delay, now):
+            append = self._queue_delay  # plans for later are queued: keep the order
         idle = self.in_flight == 0
         for instance, work in zip(instances, works, strict=True):
             start = last + spawn
@@ -195,8 +249,8 @@ class NodeState:
                 self._warm_until = start + self.model.warmup_s
                 idle = False
             entry = start + delay
-            append((entry if entry > self._warm_until else self._warm_until, instance, work,
-                    lifetime))
+            append((entry if entry > self._warm_until else self._warm_until, start, instance,
+                    work, lifetime))
         self._last_start = last
         self.in_flight += len(instances)
         if self.in_flight > self.peak_in_flight:
@@ -220,7 +274,7 @@ class NodeState:
         entry = start + self.model.delay_s
         if entry < self._warm_until:
             entry = self._warm_until
-        self._delays.append((entry, instance, work, lifetime))
+        self._queue_delay((entry, start, instance, work, lifetime))
         self.in_flight += 1
         if self.in_flight > self.peak_in_flight:
             self.peak_in_flight = self.in_flight
@@ -232,7 +286,7 @@ class NodeState:
             t = delays[0][0]
             batch: list[tuple[int, float]] = []
             while delays and delays[0][0] == t:
-                _, instance, work, lifetime = delays.popleft()
+                _, _, instance, work, lifetime = delays.popleft()
                 batch.append((instance, work))
                 if lifetime != math.inf:
                     self._lifetimes[instance] = lifetime
@@ -242,18 +296,80 @@ class NodeState:
         self._ps.set_capacity(t, self.model.capacity(self.ready))
 
     def next_event(self) -> SimTime:
-        """Absolute time of the next internal event (inf if none)."""
+        """Absolute time of the next event someone outside can see (inf if none): an instance
+        ready, a planned launch starting, a ready instance stopping.
+
+        Delay ends change only the node's own CPU sharing, so they are not events of their own:
+        they are looked ahead here, to find when the next instance is ready, and processed by
+        the advance() (or launch) that follows, at their own times and with the same arithmetic.
+        """
         if self._next is not None:
             return self._next
         t = self._ps.next_completion()
-        if self._plans and self._plans[0][0] < t:
-            t = self._plans[0][0]
-        if self._delays and self._delays[0][0] < t:
-            t = self._delays[0][0]
-        if self._stops and self._stops[0][0] < t:
-            t = self._stops[0][0]
+        bound = math.inf
+        if self._plans:
+            bound = self._plans[0][0]
+        if self._stops and self._stops[0][0] < bound:
+            bound = self._stops[0][0]
+        delays = self._delays
+        if delays and delays[0][0] < t and delays[0][0] < bound:
+            t = self._first_completion(t, bound)
+        if bound < t:
+            t = bound
         self._next = t
         return t
+
+    def _first_completion(self, t_done: SimTime, bound: SimTime) -> SimTime:
+        """When the first instance would be ready if the delays ending before it and before
+        `bound` were processed: ProcessorSharing.add_many() and next_completion() replayed on
+        local copies, operation for operation, so the time is bit-identical to processing them."""
+        ps = self._ps
+        heap = ps._heap
+        k = len(heap)
+        clock = ps._clock
+        virtual = ps._virtual
+        rate = ps._rate
+        capacity = ps._capacity
+        background = ps._background
+        max_rate = ps._max_rate
+        mark = heap[0][0] if k else math.inf
+        delays = self._delays
+        n = len(delays)
+        i = 0
+        while i < n:
+            entry = delays[i][0]
+            if entry >= t_done or entry >= bound:  # (ties: completions first, then the bound)
+                break
+            if k:
+                virtual += (entry - clock) * rate
+            clock = entry
+            while i < n and delays[i][0] == entry:
+                joined = virtual + delays[i][3]
+                if joined < mark:
+                    mark = joined
+                k += 1
+                i += 1
+            share = capacity / (k + background)
+            rate = share if share < max_rate else max_rate
+            t_done = clock + (mark - virtual) / rate
+        return t_done
+
+    def _catch_up(self, now: SimTime, inclusive: bool) -> None:
+        """Process the delay ends before `now` (also at `now` if `inclusive`) that next_event()
+        looked past, at their own times: the state someone outside sees at `now`."""
+        delays = self._delays
+        while delays:
+            entry = delays[0][0]
+            if entry > now or (entry == now and not inclusive):
+                return
+            # Something seen from outside at or before this delay end comes first (a caller
+            # that has not advanced the node): leave it to advance().
+            if (entry >= self._ps.next_completion() or (self._plans and entry >= self._plans[0][0])
+                    or (self._stops and entry >= self._stops[0][0])):
+                return
+            self._tick(entry)
+            self._drain_delays(entry)
+            self._next = None
 
     def advance(self, now: SimTime) -> list[int]:
         """Process internal events up to `now`; return the instances that became ready at <= now.
@@ -279,13 +395,14 @@ class NodeState:
             if stops and stops[0][0] < t:
                 t = stops[0][0]
             if t > now:
-                self._next = t
                 break
             if t > self._clock:
                 if self._varying_capacity:
                     self.idle_cpu_s += (self.model.cores - ps.capacity) * (t - self._clock)
                 self._clock = t
             if t_done <= t:
+                if self._pending and self._pending[0] < t:
+                    self._count(t, False)
                 done = ps.pop_completed(t)
                 if done:
                     self.in_flight -= len(done)
@@ -309,6 +426,9 @@ class NodeState:
                 self._start(t, instance, work, lifetime)
             if delays and delays[0][0] <= t:
                 self._drain_delays(t)
+        self._next = None
+        if self._pending and self._pending[0] <= now:
+            self._count(now, True)
         if now > self._clock:
             self._tick(now)
         return ready_now
@@ -344,7 +464,11 @@ def ready_times(
     # bit-identical results to a simulation that uses the same absolute times.
     shift = min(float(launches.min()), 0.0)
     node = NodeState(model)
-    for i, (t, w) in enumerate(zip((launches - shift).tolist(), works.tolist(), strict=True)):
+    # Planned in time order (ties in index order, as the plan heap orders them): then the
+    # queue of delay ends only grows at its end.
+    order = np.argsort(launches, kind="stable")
+    for i, t, w in zip(order.tolist(), (launches[order] - shift).tolist(),
+                       works[order].tolist(), strict=True):
         node.plan(t, i, w)
     t = node.next_event()
     while t != math.inf:

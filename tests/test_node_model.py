@@ -128,7 +128,9 @@ def test_node_state_counts_planned_in_flight_and_ready_and_finite_lifetimes_stop
     node.launch(0.0, 0, 2.0, lifetime=2.0)
     node.plan(1.0, 1, 0.5)
     assert (node.planned, node.in_flight, node.ready) == (1, 1, 0)
-    assert node.next_event() == 0.5  # instance 0 leaves its delay
+    # Delay ends (0.5, 1.5) and the planned start (1.0) are not events seen from outside: the
+    # next one is instance 1 ready (see below).
+    assert node.next_event() == 2.5
     assert node.advance(1.0) == []
     assert (node.planned, node.in_flight) == (0, 2)
     # At 1.5 instance 0 has 1 s of work left and 1 joins: both at 0.5 core; 1 (0.5 s) is ready
@@ -148,3 +150,52 @@ def test_launching_before_processing_due_events_is_refused() -> None:
     node.launch(0.0, 0, 1.0)
     with pytest.raises(ValueError, match="advance"):
         node.launch(2.0, 1, 1.0)
+
+
+def launched_one_by_one(model: NodeModel, launch_s: np.ndarray, work: np.ndarray
+                        ) -> tuple[np.ndarray, dict[float, tuple[int, int]]]:
+    """Reference: each instance launch()ed at its time (a start event of its own), the node
+    advanced event by event in between; also (in_flight, peak) after the launches at each time."""
+    node = NodeState(model)
+    ready = np.full(len(launch_s), np.nan)
+    counts = {}
+    for i in np.argsort(launch_s, kind="stable").tolist():
+        t = float(launch_s[i])
+        while (event := node.next_event()) <= t:
+            for j in node.advance(event):
+                ready[j] = event
+        node.launch(t, i, float(work[i]))
+        counts[t] = (node.in_flight, node.peak_in_flight)
+    while (event := node.next_event()) != math.inf:
+        for j in node.advance(event):
+            ready[j] = event
+    return ready, counts
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.4])
+def test_planned_launches_without_a_start_event_give_bit_identical_ready_times(
+    delay_s: float,
+) -> None:
+    # Without launcher serialisation or warm-up a planned launch goes straight to its delay end:
+    # ready_times() (all planned) must equal, bit for bit, launching each at its own time.
+    model = NodeModel(cores=2, work_s=0.05, delay_s=delay_s, max_rate=0.8, background_jobs=0.5)
+    rng = np.random.default_rng([7, 0, 1])
+    launch_s = np.concatenate([np.arange(200) * 0.005, np.repeat([0.3, 0.61], 20),
+                               rng.uniform(0.0, 1.5, 100)])
+    work = model.work_s * rng.exponential(1.0, launch_s.size)
+    reference, counts = launched_one_by_one(model, launch_s, work)
+    assert np.array_equal(ready_times(model, launch_s, work), reference)
+
+    # The starts are counted lazily, yet in_flight and its peak are those of the reference.
+    planned = NodeState(model)
+    order = np.argsort(launch_s, kind="stable").tolist()
+    for i in order:
+        planned.plan(float(launch_s[i]), i, float(work[i]))
+    seen = {}
+    for i in order:
+        t = float(launch_s[i])
+        while (event := planned.next_event()) <= t:
+            planned.advance(event)
+        planned.advance(t)
+        seen[t] = (planned.in_flight, planned.peak_in_flight)
+    assert seen == counts
