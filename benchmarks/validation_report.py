@@ -1,6 +1,6 @@
 """The tables of docs/validation.md: real gains of each replayed policy over `immediate`, and the
 calibrated model's error on every replay (work from the model, and each instance's measured CPU
-time), plus the same with the idle cost of a ready instance set to its directly measured value.
+time), plus the same with the idle cost of a ready instance set to its value on the replay day.
 
 Usage: .venv/bin/python -m benchmarks.validation_report [--calibration calibration/firmware.json]
 Reads the committed replays in benchmarks/results/replay/.
@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from measure.calibration_data import Burst
 from measure.calibration_file import Calibration, load_calibration
 from measure.dataset import load_instances
+from measure.host_costs import measured_idle_load
 from measure.validate import STATS, validate_run
 
 REPLAYS = Path(__file__).resolve().parent / "results" / "replay"
@@ -23,11 +25,19 @@ POLICIES = ["immediate", "interval_5_ms", "interval_15_ms", "count_interval__stu
             "cap_4", "model_based"]
 
 
-def measured_idle_load(instances: pd.DataFrame) -> float:
-    """CPU a ready (halted) instance keeps using, in cores: its CPU between ready and the end of
-    the burst over that time, median over instances alive at least 0.5 s after ready."""
-    alive = instances[(instances.end_s - instances.ready_s) > 0.5]
-    return float(((alive.cpu_end_s - alive.cpu_s) / (alive.end_s - alive.ready_s)).median())
+def replay_idle_load(instances: pd.DataFrame) -> float:
+    """CPU a ready (halted) instance keeps using on the replay day, in cores, measured the way
+    `measure calibrate` measures it (measure/host_costs.py)."""
+    bursts = [
+        Burst(run_id=str(run_id), count=len(g), interval_ms=0.0,
+              first_ready_s=float(g.ready_s.min()), all_ready_s=float(g.ready_s.max()),
+              idle_cpu_s=(g.cpu_end_s - g.cpu_s).to_numpy(dtype=float),
+              idle_s=(g.end_s - g.ready_s).to_numpy(dtype=float))
+        for run_id, g in instances.groupby("run_id")
+    ]
+    measured = measured_idle_load(bursts)
+    assert measured is not None, "the replays carry no cpu_end_s / end_s"
+    return measured[0]
 
 
 def gains() -> None:
@@ -72,9 +82,9 @@ def main() -> None:
     errors(calibration, "model", f"{args.calibration}, work drawn from the calibration")
     errors(calibration, "measured", f"{args.calibration}, each instance's measured CPU time")
     all_rows = pd.concat([load_instances(REPLAYS / p) for p in POLICIES])
-    idle = measured_idle_load(all_rows)
-    print(f"\nidle cost of a ready instance: fitted {calibration.model.idle_load:.5f} cores, "
-          f"measured {idle:.5f} cores (median over the replays)")
+    idle = replay_idle_load(all_rows)
+    print(f"\nidle cost of a ready instance: {calibration.model.idle_load:.6f} cores in the "
+          f"calibration, {idle:.6f} cores measured on the replays")
     fixed = calibration.model_copy(
         update={"model": calibration.model.model_copy(update={"idle_load": idle})})
     errors(fixed, "measured", "same, with idle_load set to its measured value")

@@ -35,6 +35,7 @@ from measure.calibration_objective import (
     robust_loss,
 )
 from measure.crossval import SCHEMES, Fold, Scheme, folds
+from measure.host_costs import measure_host_costs
 from measure.predict import DEFAULT_SEED
 from sim.node_model import NodeModel
 
@@ -84,19 +85,39 @@ def _model_of(base: NodeModel, family: Family, u: np.ndarray) -> NodeModel:
     return base.model_copy(update=values)
 
 
-def measured_work(base: NodeModel, bursts: Sequence[Burst]) -> NodeModel:
-    """The base model with work_s and work_cv set to the mean and CV of the CPU time the runs
-    measured per ready instance (the work itself, not a fitted stand-in)."""
-    cpu = np.concatenate(
-        [b.cpu_s[np.isfinite(b.cpu_s) & np.isfinite(b.ready_s)] for b in bursts
-         if b.cpu_s is not None and b.ready_s is not None]
-    )
-    if cpu.size == 0 or not np.all(cpu > 0):
-        raise CalibrationInputError(
-            "the runs carry no positive per-instance cpu_s; use a fitted-work family"
-        )
-    mean = float(np.mean(cpu))
-    return base.model_copy(update={"work_s": mean, "work_cv": float(np.std(cpu)) / mean})
+def measured_base(base: NodeModel, family: Family, bursts: Sequence[Burst]) -> NodeModel:
+    """The base model with what per-instance runs measured directly: the CPU a ready instance
+    keeps using and the growth of a boot's work with the instances already running (unless the
+    family fits them), and for measured-work families the work itself and its CV."""
+    if not bursts or bursts[0].launch_s is None:
+        return base
+    try:
+        costs = measure_host_costs(bursts)
+    except ValueError:
+        if family.measured_work:
+            raise CalibrationInputError(
+                "the runs carry no positive per-instance cpu_s; use a fitted-work family"
+            ) from None
+        return base
+    update: dict[str, float] = {}
+    if "idle_load" not in family.free and costs.idle_load is not None:
+        update["idle_load"] = costs.idle_load
+    if "work_growth" not in family.free:
+        update["work_growth"] = costs.work_growth
+    if family.measured_work:
+        update["work_s"] = costs.work_s
+        update["work_cv"] = costs.work_cv
+    return base.model_copy(update=update)
+
+
+def measured_names(family: Family, model: NodeModel, per_instance: bool) -> set[str]:
+    """The parameters of `model` that were measured, not fitted or fixed."""
+    if not per_instance:
+        return set()
+    names = {"idle_load", "work_growth"} - set(family.free)
+    if family.measured_work:
+        names |= {"work_s", "work_cv"}
+    return names
 
 
 def _starts(family: Family, bursts: Sequence[Burst], base: NodeModel) -> list[dict[str, float]]:
@@ -146,8 +167,7 @@ def fit_family(
     on replays of each run with its own launch and CPU times."""
     from scipy.optimize import least_squares  # imported here: `measure --help` stays quick
 
-    if family.measured_work:
-        base = measured_work(base, bursts)
+    base = measured_base(base, family, bursts)
     keys = sorted({burst.key for burst in bursts})
     lower = np.array([PARAMETERS[n].low / PARAMETERS[n].scale for n in family.free])
     upper = np.array([PARAMETERS[n].high / PARAMETERS[n].scale for n in family.free])
@@ -390,7 +410,8 @@ def bootstrap_intervals(
         ),
         resamples, options.jobs, say,
     )
-    names = list(family.free) + (["work_s", "work_cv"] if family.measured_work else [])
+    per_instance = bursts[0].launch_s is not None
+    names = list(family.free) + sorted(measured_names(family, fit.model, per_instance))
     tail = (1 - options.interval_level) / 2
     intervals = {}
     for name in names:
@@ -413,13 +434,14 @@ def _describe(
     bursts = list(data.bursts)
     keys = data.keys()
     model = chosen.fit.model
+    measured = measured_names(chosen.family, model, bursts[0].launch_s is not None)
     base_training, base_heldout = _baseline_forecasts(bursts, all_folds)
     parameters = {}
     for name, value in model.model_dump().items():
         info = PARAMETERS[name]
         source: Literal["fitted", "measured", "fixed"] = (
             "fitted" if name in chosen.family.free
-            else "measured" if chosen.family.measured_work and name in ("work_s", "work_cv")
+            else "measured" if name in measured
             else "fixed"
         )
         low, high = intervals.get(name, (value, value))

@@ -47,6 +47,10 @@ class Burst:
     """Per instance: ready time, NaN for instances that never became ready."""
     cpu_s: np.ndarray | None = field(default=None, compare=False)
     """Per instance: measured CPU seconds of the QEMU process (NaN where unknown)."""
+    idle_cpu_s: np.ndarray | None = field(default=None, compare=False)
+    """Per instance: CPU seconds used between ready and the end of the run (NaN where unknown)."""
+    idle_s: np.ndarray | None = field(default=None, compare=False)
+    """Per instance: seconds between ready and the end of the run (NaN where unknown)."""
 
     @property
     def key(self) -> ConfigKey:
@@ -184,9 +188,21 @@ def bursts_from_instances(instances: pd.DataFrame, source: str) -> list[Burst]:
                 launch_s=launch,
                 ready_s=ready,
                 cpu_s=rows["cpu_s"].to_numpy(dtype=float),
+                **_idle_columns(rows, ready),
             )
         )
     return bursts
+
+
+def _idle_columns(rows: pd.DataFrame, ready: np.ndarray) -> dict[str, np.ndarray]:
+    """What a ready instance costs while it waits for the end of the run; empty for datasets
+    written before the harness recorded cpu_end_s and end_s."""
+    if "cpu_end_s" not in rows.columns or "end_s" not in rows.columns:
+        return {}
+    return {
+        "idle_cpu_s": rows["cpu_end_s"].to_numpy(dtype=float) - rows["cpu_s"].to_numpy(dtype=float),
+        "idle_s": rows["end_s"].to_numpy(dtype=float) - ready,
+    }
 
 
 def load_calibration_data(

@@ -46,6 +46,11 @@ class NodeModel(BaseModel):
     warmup_s during which no instance's CPU phase begins (0: none). Added by the calibration of
     the 2016 study, where nothing is ready for seconds after a burst starts, whatever the
     interval (docs/model.md)."""
+    work_growth: float = Field(default=0.0, ge=0)
+    """Relative extra CPU work of a boot per instance already on the node when it starts
+    (booting or ready): its work is w * (1 + work_growth * residents). Measured on this host from
+    per-instance CPU time, which grows with the instances launched before (docs/model.md); 0:
+    none."""
 
     def capacity(self, n_ready: int) -> float:
         """Cores left for the CPU phase with `n_ready` ready instances still running."""
@@ -112,9 +117,10 @@ class NodeState:
         self._delays: deque[tuple[float, float, int, float, float]] = deque()
         """(end of delay, start, instance, work, lifetime), in the order the old event-per-start
         code appended them: by end of delay, then by start."""
-        self._direct = model.spawn_s == 0.0 and model.warmup_s == 0.0
-        """A planned launch then starts exactly at its time and leaves its delay exactly delay_s
-        later: plan() queues its delay end at once, and its start is no event."""
+        self._direct = model.spawn_s == 0.0 and model.warmup_s == 0.0 and not model.work_growth
+        """A planned launch then starts exactly at its time, leaves its delay exactly delay_s
+        later and its work does not depend on the node's state: plan() queues its delay end at
+        once, and its start is no event."""
         self._pending: list[float] = []
         """Heap of the start times of such plans not yet counted in in_flight (see _count)."""
         self._stops: list[tuple[float, int]] = []
@@ -240,7 +246,12 @@ class NodeState:
         if self._direct and delays and (delays[-1][0], delays[-1][1]) > (now + delay, now):
             append = self._queue_delay  # plans for later are queued: keep the order
         idle = self.in_flight == 0
+        growth = self.model.work_growth
+        residents = self.in_flight + self.ready
         for instance, work in zip(instances, works, strict=True):
+            if growth:
+                work *= 1.0 + growth * residents
+                residents += 1
             start = last + spawn
             if start < now:
                 start = now
@@ -274,6 +285,8 @@ class NodeState:
         entry = start + self.model.delay_s
         if entry < self._warm_until:
             entry = self._warm_until
+        if self.model.work_growth:
+            work *= 1.0 + self.model.work_growth * (self.in_flight + self.ready)
         self._queue_delay((entry, start, instance, work, lifetime))
         self.in_flight += 1
         if self.in_flight > self.peak_in_flight:

@@ -37,6 +37,10 @@ def synthetic_table(
     return path
 
 
+POST_READY_CPU_S = 0.0005
+"""CPU an instance of the synthetic datasets still uses at its ready string."""
+
+
 def synthetic_instances(
     path: Path,
     model: NodeModel,
@@ -46,7 +50,8 @@ def synthetic_instances(
     seed: int = 11,
 ) -> Path:
     """An instances.parquet (docs/data-format.md columns) of bursts the model produced, with
-    each instance's drawn work as its measured cpu_s."""
+    the CPU each instance got as its measured cpu_s (its drawn work, grown with the residents
+    at its launch), and the idle cost of ready instances in cpu_end_s up to end_s."""
     import pandas as pd
 
     rows = []
@@ -58,13 +63,17 @@ def synthetic_instances(
                 works = draw_work(model, count, rng)
                 ready = ready_times(model, launches, work=works)
                 run_id = f"n{count}-i{interval:g}-r{rep}"
+                cpu = works * (1.0 + model.work_growth * np.arange(count))
+                end = float(ready.max()) + 0.5
+                cpu_end = cpu + POST_READY_CPU_S + model.idle_load * (end - ready)
                 for i in range(count):
                     rows.append({
                         "run_id": run_id, "boot": "firmware", "accel": "kvm", "count": count,
                         "interval_ms": interval, "memory_mb": 16, "repeat": rep, "instance": i,
                         "planned_launch_s": launches[i], "launch_s": launches[i], "pid": 1000 + i,
-                        "marker_s": ready[i], "ready_s": ready[i], "cpu_s": works[i],
-                        "status": "ready", "exit_code": None,
+                        "marker_s": ready[i], "ready_s": ready[i], "cpu_s": cpu[i],
+                        "status": "ready", "exit_code": None, "cpu_end_s": cpu_end[i],
+                        "end_s": end,
                     })
     pd.DataFrame(rows).to_parquet(path)
     return path

@@ -33,7 +33,9 @@ def test_measured_work_and_replays_recover_cores_and_delay(dataset: Path) -> Non
     # Replays use each instance's true work, so the fit can be exact.
     assert fit.model.cores == pytest.approx(1.6, rel=1e-3)
     assert fit.model.delay_s == pytest.approx(0.05, rel=1e-3)
+    # Work is what was measured: no growth with residents in these data, so the mean CPU time.
     cpu = np.concatenate([b.cpu_s for b in bursts if b.cpu_s is not None])
+    assert fit.model.work_growth == 0.0
     assert fit.model.work_s == pytest.approx(cpu.mean())
     assert fit.model.work_cv == pytest.approx(cpu.std() / cpu.mean())
 
