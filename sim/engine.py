@@ -18,6 +18,7 @@ from sim.cluster import Cluster
 from sim.node_model import NodeModel, NodeState
 from sim.policy import NodeView, Policy
 from sim.records import (
+    Columns,
     InstanceRecord,
     MemorySink,
     NodeSample,
@@ -25,7 +26,6 @@ from sim.records import (
     RecordSink,
     RequestRecord,
     Row,
-    RowBuffer,
 )
 from sim.request import Request
 from sim.streams import Stream, stream_rng
@@ -46,11 +46,13 @@ class PlatformEnvironment(simpy.Environment):
     At equal times node events run first, so arrivals and timers see every node up to date.
     """
 
-    def __init__(self, on_node_event: Callable[[int, int], None]) -> None:
+    def __init__(self, run_agenda: Callable[[], None]) -> None:
         super().__init__(0.0)
         self.agenda: list[tuple[SimTime, int, int]] = []
         """Heap of (wake-up time, node id, generation)."""
-        self._on_node_event = on_node_event
+        self._run_agenda = run_agenda
+        """Pops and processes agenda entries while they come first (one call for a run of them,
+        not one step() each)."""
 
     def schedule_at(self, event: Event, at: SimTime, priority: Any = NORMAL) -> None:
         """Schedule an already triggered event at absolute time `at` (no now + delay rounding)."""
@@ -67,9 +69,7 @@ class PlatformEnvironment(simpy.Environment):
         if agenda:
             queue = self._queue
             if not queue or agenda[0][0] <= queue[0][0]:
-                t, node, generation = heappop(agenda)
-                self._now = t
-                self._on_node_event(node, generation)
+                self._run_agenda()
                 return
         super().step()
 
@@ -120,12 +120,15 @@ class _RequestState:
     """A request between its arrival and its last instance ready."""
 
     __slots__ = (
-        "first_ready", "latency_sum", "launched", "launched_mask", "lifetime", "nodes", "ready",
-        "request", "scale", "z",
+        "arrival", "count", "first_ready", "latency_sum", "launched", "launched_mask", "lifetime",
+        "nodes", "ready", "request", "request_id", "scale", "z",
     )
 
     def __init__(self, request: Request, z: list[float] | None) -> None:
         self.request = request
+        self.request_id = request.request_id
+        self.arrival = request.arrival_s
+        self.count = request.count
         self.z = z
         self.scale = request.work_scale
         self.lifetime = math.inf if request.lifetime_s is None else request.lifetime_s
@@ -176,7 +179,7 @@ class Simulation:
         self.policy = policy
         self.replication = replication
         self.seed = seed
-        self.env = PlatformEnvironment(self._wake)
+        self.env = PlatformEnvironment(self._run_agenda)
         self._nodes = [_Node(i, m, self) for i, m in enumerate(cluster.node_models())]
         self.waking: int | None = None
         """The node whose wake-up is being processed (its ready callbacks run), else None."""
@@ -184,7 +187,7 @@ class Simulation:
         self._compact_at = 2 * len(self._nodes) + 64
         self._work_rng = stream_rng(Stream.WORK, replication, seed)
         self._sink = sink if sink is not None else MemorySink()
-        buffers: dict[str, RowBuffer] = self._sink.open(policy.name, replication)
+        buffers: dict[str, Columns] = self._sink.open(policy.name, replication)
         self._instance_rows = buffers["instances"]
         self._request_rows = buffers["requests"]
         self._sample_rows = buffers["node_samples"]
@@ -325,49 +328,60 @@ class Simulation:
         heapify(live)
         self._agenda[:] = live
 
-    def _wake(self, node_id: int, generation: int) -> None:
-        node = self._nodes[node_id]
-        if generation != node.generation:
-            return
-        node.wake_at = math.inf
-        self.node_events += 1
-        if not self.node_events & 0xFFFF:
-            self._sink.poll()
-            gc.collect(0)
-        now = self.env._now
-        state = node.state
-        ready = state.advance(now)
-        if ready:
-            self.waking = node_id
-            self._on_ready(node, ready, now)
-            self.waking = None
-        t = state.next_event()
-        if t < node.wake_at:  # (as _reschedule; inlined on the hottest path)
-            if node.wake_at != math.inf and len(self._agenda) >= self._compact_at:
-                self._compact()
-            node.generation += 1
-            node.wake_at = t
-            heappush(self._agenda, (t, node_id, node.generation))
-
-    def _on_ready(self, node: _Node, ready: list[int], now: SimTime) -> None:
+    def _run_agenda(self) -> None:
+        """Wake nodes in agenda order as long as their entries come no later than SimPy's next
+        event (at equal times nodes first). The engine's hottest loop: everything inlined."""
+        env = self.env
+        agenda = self._agenda
+        queue = env._queue
+        nodes = self._nodes
         in_flight = self._in_flight
-        rows = self._instance_rows
         policy = self.policy
-        node_id = node.id
-        for gid in ready:
-            st, index, launched_at = in_flight.pop(gid)
-            request = st.request
-            latency = now - request.arrival_s
-            rows.append((request.request_id, index, node_id, launched_at, now, latency))
-            st.ready += 1
-            st.latency_sum += latency
-            if st.ready == 1:
-                st.first_ready = now
-            if st.ready == request.count:
-                self._finish(st, now)
-            self._ready_request = request
-            policy.on_instance_ready(self, node_id, index)
-        self._ready_request = None
+        on_ready = policy.on_instance_ready
+        (col_request, col_index, col_node, col_launch, col_ready,
+         col_latency) = (c.append for c in self._instance_rows.columns)
+        inf = math.inf
+        while agenda and (not queue or agenda[0][0] <= queue[0][0]):
+            now, node_id, generation = heappop(agenda)
+            env._now = now
+            node = nodes[node_id]
+            if generation != node.generation:
+                continue
+            node.wake_at = inf
+            self.node_events += 1
+            if not self.node_events & 0xFFFF:
+                self._sink.poll()
+                gc.collect(0)
+            state = node.state
+            ready = state.advance(now)
+            if ready:
+                self.waking = node_id
+                for gid in ready:
+                    st, index, launched_at = in_flight.pop(gid)
+                    latency = now - st.arrival
+                    col_request(st.request_id)
+                    col_index(index)
+                    col_node(node_id)
+                    col_launch(launched_at)
+                    col_ready(now)
+                    col_latency(latency)
+                    st.latency_sum += latency
+                    st.ready += 1
+                    if st.ready == 1:
+                        st.first_ready = now
+                    if st.ready == st.count:
+                        self._finish(st, now)
+                    self._ready_request = st.request
+                    on_ready(self, node_id, index)
+                self._ready_request = None
+                self.waking = None
+            t = state.next_event()
+            if t < node.wake_at:  # (as _reschedule)
+                if node.wake_at != inf and len(agenda) >= self._compact_at:
+                    self._compact()
+                node.generation += 1
+                node.wake_at = t
+                heappush(agenda, (t, node_id, node.generation))
 
     def _finish(self, st: _RequestState, end: SimTime) -> None:
         request = st.request
@@ -446,8 +460,8 @@ class Simulation:
             env.process(self._sampler(self._sample_period))
         # The engine's per-event garbage is acyclic (freed by reference counting), but the
         # automatic collector keeps re-traversing the many live in-flight objects: about 15% of
-        # the run. Collect the young generation every 65536 node events instead (see _wake), so
-        # cyclic garbage a policy may make is still reclaimed.
+        # the run. Collect the young generation every 65536 node events instead (see
+        # _run_agenda), so cyclic garbage a policy may make is still reclaimed.
         collecting = gc.isenabled()
         gc.disable()
         try:

@@ -91,6 +91,7 @@ class NodeState:
         "_direct",
         "_last_start",
         "_lifetimes",
+        "_mortal",
         "_next",
         "_pending",
         "_plan_seq",
@@ -126,6 +127,8 @@ class NodeState:
         self._stops: list[tuple[float, int]] = []
         """Heap of (stop time, instance) for ready instances with a finite lifetime."""
         self._lifetimes: dict[int, float] = {}
+        self._mortal = False
+        """Some instance was given a finite lifetime (then advance() takes its general loop)."""
         self._plan_seq = 0
         self._last_start = -math.inf
         self._clock: SimTime = 0.0
@@ -185,6 +188,8 @@ class NodeState:
             raise ValueError(f"cannot plan a launch in the past: {at} < {self._clock}")
         if not work >= 0.0:
             raise ValueError(f"work must be >= 0, got {work}")
+        if lifetime != math.inf:
+            self._mortal = True
         if self._direct:
             # What _start() would do at `at`: start = at (no serialisation, no warm-up window).
             entry = at + self.model.delay_s
@@ -216,6 +221,8 @@ class NodeState:
             raise ValueError("advance() the node to `now` before launching")
         if not work >= 0.0:
             raise ValueError(f"work must be >= 0, got {work}")
+        if lifetime != math.inf:
+            self._mortal = True
         self._catch_up(now, False)
         self._tick(now)
         self._start(now, instance, work, lifetime)
@@ -236,6 +243,8 @@ class NodeState:
             raise ValueError(f"{len(instances)} instances but {len(works)} works")
         if works and min(works) < 0.0:
             raise ValueError("work must be >= 0")
+        if lifetime != math.inf:
+            self._mortal = True
         self._catch_up(now, False)
         self._tick(now)
         spawn = self.model.spawn_s
@@ -392,6 +401,8 @@ class NodeState:
         """
         if now < self._clock - 1e-12 * max(1.0, abs(now)):
             raise ValueError(f"time went backwards: {now} < {self._clock}")
+        if not (self._plans or self._stops or self._varying_capacity or self._mortal):
+            return self._advance_plain(now)
         ready_now: list[int] = []
         ps = self._ps
         plans = self._plans
@@ -444,6 +455,68 @@ class NodeState:
             self._count(now, True)
         if now > self._clock:
             self._tick(now)
+        return ready_now
+
+
+    def _advance_plain(self, now: SimTime) -> list[int]:
+        """advance() when only delay ends and completions can happen (no planned start waits in
+        the heap, no lifetimes, constant capacity): the general loop's operations in the same
+        order with the same arithmetic, without the checks that cannot fire. A delay end is
+        ProcessorSharing.add_many() inlined (one per spaced launch: the hottest path)."""
+        ready_now: list[int] = []
+        ps = self._ps
+        heap = ps._heap
+        delays = self._delays
+        pending = self._pending
+        popleft = delays.popleft
+        while True:
+            t_done = ps._clock + (heap[0][0] - ps._virtual) / ps._rate if heap else math.inf
+            if delays and delays[0][0] < t_done:
+                # Delay ends first (at a completion's instant: after it, as the general loop).
+                t = delays[0][0]
+                if t > now:
+                    break
+                if t > self._clock:
+                    self._clock = t
+                # ps.add_many(t, the instances whose delay ends at t), inlined.
+                dt = t - ps._clock
+                if dt < 0.0:
+                    ps._advance(t)  # (raises if really backwards; else the clock stays)
+                else:
+                    if heap:
+                        step = dt * ps._rate
+                        ps._virtual += step
+                        ps._served += step * len(heap)
+                    ps._clock = t
+                virtual = ps._virtual
+                seq = ps._seq
+                while delays and delays[0][0] == t:
+                    _, _, instance, work, _ = popleft()
+                    if not work >= 0.0:
+                        raise ValueError(f"work must be >= 0, got {work}")
+                    heapq.heappush(heap, (virtual + work, seq, instance))
+                    seq += 1
+                ps._seq = seq
+                share = ps._capacity / (len(heap) + ps._background)
+                ps._rate = share if share < ps._max_rate else ps._max_rate
+                continue
+            t = t_done
+            if t > now:
+                break
+            if t > self._clock:
+                self._clock = t
+            if pending and pending[0] < t:
+                self._count(t, False)
+            done = ps.pop_completed(t)
+            if done:
+                self.in_flight -= len(done)
+                self.ready += len(done)
+                ready_now.extend(done)
+        self._next = None
+        if pending and pending[0] <= now:
+            self._count(now, True)
+        if now > self._clock:
+            self._clock = now
         return ready_now
 
 
