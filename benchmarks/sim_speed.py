@@ -64,11 +64,16 @@ class SpacedLaunches:
         self.interval_s = interval_s
         self.load: np.ndarray | None = None
         self.next_free: np.ndarray | None = None
+        self.ready_nodes: list[int] = []
+        """Nodes of the instances ready since the last request (subtracted from load then)."""
 
     def on_request(self, view: PlatformView, request: Request) -> None:
         if self.load is None or self.next_free is None:
             self.load = np.zeros(len(view.nodes), dtype=np.int64)
             self.next_free = np.zeros(len(view.nodes))
+        if self.ready_nodes:
+            self.load -= np.bincount(self.ready_nodes, minlength=self.load.size)
+            self.ready_nodes.clear()
         node = int(np.argmin(self.load))
         start = max(view.now, float(self.next_free[node]))
         at = [start + i * self.interval_s for i in range(request.count)]
@@ -80,8 +85,7 @@ class SpacedLaunches:
         return None
 
     def on_instance_ready(self, view: PlatformView, node: int, instance: int) -> None:
-        assert self.load is not None
-        self.load[node] -= 1
+        self.ready_nodes.append(node)
 
 
 def peak_rss_mb() -> float:

@@ -255,20 +255,28 @@ class Simulation:
         gid = self._next_instance
         started: list[int] = []
         works: list[float] = []
+        planned: list[int] = []
+        planned_at: list[float] = []
+        planned_works: list[float] = []
+        exp = math.exp
         for index, t in zip(instances, at, strict=True):
             if scale is not None:
                 work = work_s * scale[index]
             else:
                 assert z is not None
-                work = work_s * math.exp(sigma * z[index] - half_var)
+                work = work_s * exp(sigma * z[index] - half_var)
             if t <= now:
                 in_flight[gid] = (st, index, now)
                 started.append(gid)
                 works.append(work)
             else:
                 in_flight[gid] = (st, index, t)
-                state.plan(t, gid, work, lifetime)
+                planned.append(gid)
+                planned_at.append(t)
+                planned_works.append(work)
             gid += 1
+        if planned:  # (before the started ones, as one plan() per instance in the loop did)
+            state.plan_batch(planned_at, planned, planned_works, lifetime)
         if started:
             state.launch_batch(now, started, works, lifetime)
         self._next_instance = gid

@@ -203,6 +203,47 @@ class NodeState:
         if self._next is not None and at < self._next:
             self._next = at
 
+    def plan_batch(
+        self,
+        ats: Sequence[SimTime],
+        instances: Sequence[int],
+        works: Sequence[float],
+        lifetime: float = math.inf,
+    ) -> None:
+        """plan() each instance at its time, in order; one call for a request's spaced launches."""
+        if not (len(ats) == len(instances) == len(works)):
+            raise ValueError(f"{len(ats)} times, {len(instances)} instances, {len(works)} works")
+        if not ats:
+            return
+        if min(ats) < self._clock:
+            raise ValueError(f"cannot plan a launch in the past: {min(ats)} < {self._clock}")
+        if not min(works) >= 0.0:
+            raise ValueError("work must be >= 0")
+        if lifetime != math.inf:
+            self._mortal = True
+        if not self._direct:
+            for at, instance, work in zip(ats, instances, works, strict=True):
+                self.plan(at, instance, work, lifetime)
+            return
+        delay = self.model.delay_s
+        delays = self._delays
+        pending = self._pending
+        first = math.inf
+        for at, instance, work in zip(ats, instances, works, strict=True):
+            entry = at + delay
+            if entry < first:
+                first = entry
+            if delays:  # (_queue_delay's test, without building the two key tuples)
+                last = delays[-1]
+                if last[0] > entry or (last[0] == entry and last[1] > at):
+                    self._queue_delay((entry, at, instance, work, lifetime))
+                    heapq.heappush(pending, at)
+                    continue
+            delays.append((entry, at, instance, work, lifetime))
+            heapq.heappush(pending, at)
+        if self._next is not None and first < self._next:
+            self._next = None
+
     def _queue_delay(self, item: tuple[float, float, int, float, float]) -> None:
         delays = self._delays
         if not delays or (delays[-1][0], delays[-1][1]) <= (item[0], item[1]):

@@ -95,10 +95,16 @@ class ImmediatePolicy:
         self._load: np.ndarray | None = None
         """in_flight + planned per node, kept by counting our launches and ready callbacks so
         that choosing a node is one argmin instead of a scan of Python objects."""
+        self._ready_nodes: list[int] = []
+        """Nodes of the instances ready since the last request, subtracted from _load then:
+        one list append per ready instance instead of a numpy scalar update."""
 
     def on_request(self, view: PlatformView, request: Request) -> None:
         if self._load is None:
             self._load = np.array([n.in_flight + n.planned for n in view.nodes], dtype=np.int64)
+        if self._ready_nodes:
+            self._load -= np.bincount(self._ready_nodes, minlength=self._load.size)
+            self._ready_nodes.clear()
         node = int(np.argmin(self._load))
         count = request.count
         view.launch(node, request, range(count), [view.now] * count)
@@ -108,8 +114,7 @@ class ImmediatePolicy:
         return None
 
     def on_instance_ready(self, view: PlatformView, node: int, instance: int) -> None:
-        assert self._load is not None
-        self._load[node] -= 1
+        self._ready_nodes.append(node)
 
 
 @dataclass(frozen=True)
