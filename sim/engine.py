@@ -349,47 +349,51 @@ class Simulation:
         (col_request, col_index, col_node, col_launch, col_ready,
          col_latency) = (c.append for c in self._instance_rows.columns)
         inf = math.inf
-        while agenda and (not queue or agenda[0][0] <= queue[0][0]):
-            now, node_id, generation = heappop(agenda)
-            env._now = now
-            node = nodes[node_id]
-            if generation != node.generation:
-                continue
-            node.wake_at = inf
-            self.node_events += 1
-            if not self.node_events & 0xFFFF:
-                self._sink.poll()
-                gc.collect(0)
-            state = node.state
-            ready = state.advance(now)
-            if ready:
-                self.waking = node_id
-                for gid in ready:
-                    st, index, launched_at = in_flight.pop(gid)
-                    latency = now - st.arrival
-                    col_request(st.request_id)
-                    col_index(index)
-                    col_node(node_id)
-                    col_launch(launched_at)
-                    col_ready(now)
-                    col_latency(latency)
-                    st.latency_sum += latency
-                    st.ready += 1
-                    if st.ready == 1:
-                        st.first_ready = now
-                    if st.ready == st.count:
-                        self._finish(st, now)
-                    self._ready_request = st.request
-                    on_ready(self, node_id, index)
-                self._ready_request = None
-                self.waking = None
-            t = state.next_event()
-            if t < node.wake_at:  # (as _reschedule)
-                if node.wake_at != inf and len(agenda) >= self._compact_at:
-                    self._compact()
-                node.generation += 1
-                node.wake_at = t
-                heappush(agenda, (t, node_id, node.generation))
+        events = self.node_events
+        try:
+            while agenda and (not queue or agenda[0][0] <= queue[0][0]):
+                now, node_id, generation = heappop(agenda)
+                env._now = now
+                node = nodes[node_id]
+                if generation != node.generation:
+                    continue
+                node.wake_at = inf
+                events += 1
+                if not events & 0xFFFF:
+                    self._sink.poll()
+                    gc.collect(0)
+                state = node.state
+                ready = state.advance(now)
+                if ready:
+                    self.waking = node_id
+                    for gid in ready:
+                        st, index, launched_at = in_flight.pop(gid)
+                        latency = now - st.arrival
+                        col_request(st.request_id)
+                        col_index(index)
+                        col_node(node_id)
+                        col_launch(launched_at)
+                        col_ready(now)
+                        col_latency(latency)
+                        st.latency_sum += latency
+                        st.ready += 1
+                        if st.ready == 1:
+                            st.first_ready = now
+                        if st.ready == st.count:
+                            self._finish(st, now)
+                        self._ready_request = st.request
+                        on_ready(self, node_id, index)
+                    self._ready_request = None
+                    self.waking = None
+                t = state.next_event()
+                if t < node.wake_at:  # (as _reschedule)
+                    if node.wake_at != inf and len(agenda) >= self._compact_at:
+                        self._compact()
+                    node.generation += 1
+                    node.wake_at = t
+                    heappush(agenda, (t, node_id, node.generation))
+        finally:
+            self.node_events = events
 
     def _finish(self, st: _RequestState, end: SimTime) -> None:
         request = st.request

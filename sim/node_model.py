@@ -546,8 +546,14 @@ class NodeState:
                 break
             if t > self._clock:
                 self._clock = t
-            if pending and pending[0] < t:
-                self._count(t, False)
+            if pending and pending[0] < t:  # (_count(t, False) inlined)
+                n = 0
+                while pending and pending[0] < t:
+                    heapq.heappop(pending)
+                    n += 1
+                self.in_flight += n
+                if self.in_flight > self.peak_in_flight:
+                    self.peak_in_flight = self.in_flight
             done = ps.pop_completed(t)
             if done:
                 self.in_flight -= len(done)

@@ -141,30 +141,47 @@ class ProcessorSharing:
         """
         heap = self._heap
         done: list[int] = []
+        # The state in locals, written back once: the simulator's hottest loop.
+        clock = self._clock
+        virtual = self._virtual
+        rate = self._rate
         if heap:
+            served = self._served
+            capacity = self._capacity
+            background = self._background
+            max_rate = self._max_rate
+            pop = heapq.heappop
             horizon = now + _TIME_REL_EPS * (abs(now) if abs(now) > 1.0 else 1.0)
             while heap:
                 mark = heap[0][0]
-                due = self._clock + (mark - self._virtual) / self._rate
+                due = clock + (mark - virtual) / rate
                 if due > horizon:
                     break
-                if mark > self._virtual:
-                    self._served += (mark - self._virtual) * len(heap)
-                    self._virtual = mark
+                if mark > virtual:
+                    served += (mark - virtual) * len(heap)
+                    virtual = mark
                 at = due if due < now else now
-                if at > self._clock:
-                    self._clock = at
+                if at > clock:
+                    clock = at
                 limit = mark + _WORK_EPS
                 while heap and heap[0][0] <= limit:
-                    done.append(heapq.heappop(heap)[2])
-                # (_update_rate inlined: this is the simulator's hottest loop)
+                    done.append(pop(heap)[2])
+                # (_update_rate inlined)
                 k = len(heap)
                 if k:
-                    share = self._capacity / (k + self._background)
-                    self._rate = share if share < self._max_rate else self._max_rate
+                    share = capacity / (k + background)
+                    rate = share if share < max_rate else max_rate
                 else:
-                    self._rate = 0.0
-                    self._virtual = 0.0
-        if now > self._clock:
-            self._advance(now)
+                    rate = 0.0
+                    virtual = 0.0
+            self._served = served
+            self._rate = rate
+        if now > clock:  # (_advance inlined)
+            if heap:
+                step = (now - clock) * rate
+                virtual += step
+                self._served += step * len(heap)
+            clock = now
+        self._clock = clock
+        self._virtual = virtual
         return done
