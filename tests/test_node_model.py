@@ -199,3 +199,47 @@ def test_planned_launches_without_a_start_event_give_bit_identical_ready_times(
         planned.advance(t)
         seen[t] = (planned.in_flight, planned.peak_in_flight)
     assert seen == counts
+
+
+def ready_by_general_loop(model: NodeModel, launch_s: np.ndarray, work: np.ndarray,
+                          batch: bool) -> tuple[np.ndarray, tuple[int, int]]:
+    """ready_times() the long way: every instance lives 1e9 s once ready, which never ends
+    within the run but sends advance() through its general loop (stops, lifetimes) instead
+    of the plain one; planned one by one or as one plan_batch()."""
+    node = NodeState(model)
+    order = np.argsort(launch_s, kind="stable").tolist()
+    if batch:
+        node.plan_batch([float(launch_s[i]) for i in order], order,
+                        [float(work[i]) for i in order], 1e9)
+    else:
+        for i in order:
+            node.plan(float(launch_s[i]), i, float(work[i]), 1e9)
+    out = np.full(launch_s.size, np.nan)
+    while (t := node.next_event()) < 1e8:
+        for i in node.advance(t):
+            out[i] = t
+    return out, (node.in_flight, node.peak_in_flight)
+
+
+@pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize("delay_s", [0.0, 0.4])
+def test_plain_advance_loop_gives_the_general_loops_ready_times_bit_for_bit(
+    delay_s: float, batch: bool
+) -> None:
+    # advance() takes a specialised loop when only delay ends and completions can happen; it
+    # must do the general loop's arithmetic in the same order: equal floats, not close ones.
+    model = NodeModel(cores=3, work_s=0.05, delay_s=delay_s, max_rate=0.9, background_jobs=0.3)
+    rng = np.random.default_rng([7, 0, 2])
+    launch_s = np.concatenate([np.arange(300) * 0.004, np.repeat([0.5, 0.9], 30),
+                               rng.uniform(0.0, 2.0, 200)])
+    work = model.work_s * rng.lognormal(0.0, 0.5, launch_s.size)
+    work[::50] = 0.0  # zero work: ready at the instant its delay ends
+    general, counts = ready_by_general_loop(model, launch_s, work, batch)
+    assert not np.isnan(general).any()
+    assert np.array_equal(ready_times(model, launch_s, work), general)
+    plain = NodeState(model)
+    for i in np.argsort(launch_s, kind="stable").tolist():
+        plain.plan(float(launch_s[i]), i, float(work[i]))
+    while (t := plain.next_event()) < math.inf:
+        plain.advance(t)
+    assert (0, plain.peak_in_flight) == (plain.in_flight, counts[1]) and counts[0] == 0
