@@ -361,7 +361,8 @@ class Simulation:
                 events += 1
                 if not events & 0xFFFF:
                     self._sink.poll()
-                    gc.collect(0)
+                    if not events & 0xFFFFF:
+                        gc.collect(0)
                 state = node.state
                 ready = state.advance(now)
                 if ready:
@@ -472,8 +473,10 @@ class Simulation:
             env.process(self._sampler(self._sample_period))
         # The engine's per-event garbage is acyclic (freed by reference counting), but the
         # automatic collector keeps re-traversing the many live in-flight objects: about 15% of
-        # the run. Collect the young generation every 65536 node events instead (see
-        # _run_agenda), so cyclic garbage a policy may make is still reclaimed.
+        # the run. Collect the young generation every 2^20 node events instead (see
+        # _run_agenda), so cyclic garbage a policy may make is still reclaimed. Every 2^16 cost
+        # 6 % of a 1e6-launch run with the same peak memory: there is no cyclic garbage to
+        # reclaim on the engine's own path.
         collecting = gc.isenabled()
         gc.disable()
         try:
