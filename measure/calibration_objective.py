@@ -13,7 +13,7 @@ import numpy as np
 
 from measure import calibration_file as cf
 from measure.calibration_data import Burst, ConfigKey
-from measure.host_costs import residents_at_launch
+from measure.host_costs import works_from_cpu
 from measure.predict import burst_ready_times, planned_launches
 from sim.node_model import NodeModel, ready_times
 
@@ -80,12 +80,8 @@ class Evaluator:
         for burst in bursts:
             assert burst.launch_s is not None and burst.cpu_s is not None
             started = np.isfinite(burst.launch_s)
-            works = np.where(np.isfinite(burst.cpu_s), burst.cpu_s, model.work_s)
-            if model.work_growth:
-                # The node model grows each work with the residents at its start; the measured
-                # CPU time already holds that growth, so it is taken out here.
-                works = works / (1.0 + model.work_growth * residents_at_launch(burst))
-            works = works[started]
+            cpu = np.where(np.isfinite(burst.cpu_s), burst.cpu_s, model.work_s)
+            works = works_from_cpu(model, burst.launch_s, cpu)[started]
             times = ready_times(model, burst.launch_s[started], work=works)
             assert burst.ready_s is not None
             seen = times[np.isfinite(burst.ready_s[started])][None, :]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from measure.calibration_data import Burst
+from sim.node_model import NodeModel
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,28 @@ def residents_at_launch(burst: Burst) -> np.ndarray:
     """Per instance: how many instances of its run had started before it (none end during a
     run); NaN for instances that never started."""
     assert burst.launch_s is not None
-    launch = burst.launch_s
+    return residents_of(burst.launch_s)
+
+
+def residents_of(launch_s: np.ndarray) -> np.ndarray:
+    """Per launch time (NaN: never started): how many others started before it; ties go to
+    the earlier index, the order in which a node model starts them."""
+    launch = np.asarray(launch_s, dtype=float)
     started = np.isfinite(launch)
     order = np.lexsort((np.arange(launch.size), np.where(started, launch, np.inf)))
     residents = np.empty(launch.size)
     residents[order] = np.arange(launch.size, dtype=float)
     return np.where(started, residents, np.nan)
+
+
+def works_from_cpu(model: NodeModel, launch_s: np.ndarray, cpu_s: np.ndarray) -> np.ndarray:
+    """The works to give the node model so that each instance gets its measured CPU time: the
+    model grows a work by its residents at start (work_growth), the measured time holds that
+    growth already."""
+    cpu = np.asarray(cpu_s, dtype=float)
+    if not model.work_growth:
+        return cpu
+    return cpu / (1.0 + model.work_growth * residents_of(launch_s))
 
 
 def measured_idle_load(bursts: Sequence[Burst]) -> tuple[float, float] | None:

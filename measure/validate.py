@@ -13,6 +13,7 @@ from scipy.stats import wasserstein_distance
 from measure.calibration_file import Calibration, load_calibration
 from measure.dataset import load_instances, load_manifests
 from measure.errors import UserError
+from measure.host_costs import works_from_cpu
 from measure.predict import burst_ready_times
 from sim.node_model import ready_times
 
@@ -66,7 +67,8 @@ def validate_run(rows: pd.DataFrame, calibration: Calibration, schedule: str | N
         cpu = launched.cpu_s.to_numpy(dtype=float)
         if np.isnan(cpu).any():
             raise UserError(f"run {rows.run_id.iloc[0]} lacks CPU times; use --work model")
-        draws = ready_times(calibration.model, launch, work=cpu)[None, :]
+        works = works_from_cpu(calibration.model, launch, cpu)
+        draws = ready_times(calibration.model, launch, work=works)[None, :]
     else:
         draws = burst_ready_times(calibration.model, launch, interval,
                                   calibration.settings.work_draws, calibration.settings.seed)
