@@ -8,7 +8,7 @@ import gc
 import math
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
-from heapq import heapify, heappop, heappush
+from heapq import heapify, heappop, heappush, heappushpop
 from typing import Any
 
 import simpy
@@ -86,7 +86,7 @@ class _Node:
         self.id = node_id
         self.sim = sim
         self.model = model
-        self.state = NodeState(model)
+        self.state: NodeState[_Flight] = NodeState(model)
         self.sigma = model.work_sigma
         self.half_var = 0.5 * self.sigma * self.sigma
         self.generation = 0
@@ -96,7 +96,7 @@ class _Node:
         self.cpu_mark = 0.0
         """Busy core-seconds at the previous sample."""
 
-    def _observe(self) -> NodeState:
+    def _observe(self) -> NodeState[_Flight]:
         # Planned starts are counted lazily (NodeState.observe). A start at `now` counts as the
         # node's own wake-up at `now` would: not yet while a node ordered before it is woken.
         waking = self.sim.waking
@@ -139,6 +139,11 @@ class _RequestState:
         self.first_ready = math.nan
         self.latency_sum = 0.0
         self.nodes: set[int] = set()
+
+
+_Flight = tuple[_RequestState, int, float]
+"""An instance in flight, as its node holds it: (request, index in request, launch time). The
+node hands it back when the instance is ready (no lookup by id)."""
 
 
 @dataclass
@@ -194,9 +199,10 @@ class Simulation:
         self._node_rows = buffers["nodes"]
         self._requests: dict[int, _RequestState] = {}
         """Requests that arrived and are not yet all ready."""
-        self._in_flight: dict[int, tuple[_RequestState, int, float]] = {}
-        """Engine instance id -> (request, index in request, launch time), until ready."""
+        self._in_flight = 0
+        """Instances launched (or planned) and not yet ready, cluster-wide."""
         self._next_instance = 0
+        """Instances launched so far."""
         self._pending_timers = 0
         self._arrivals_done = False
         self._ready_request: Request | None = None
@@ -245,17 +251,15 @@ class Simulation:
             raise ValueError(f"instance indices must be in 0..{request.count - 1}")
         self._mark_launched(st, instances)
         state = target.state
-        in_flight = self._in_flight
         work_s = target.model.work_s
         lifetime = st.lifetime
         scale = st.scale
         z = st.z
         sigma = target.sigma
         half_var = target.half_var
-        gid = self._next_instance
-        started: list[int] = []
+        started: list[_Flight] = []
         works: list[float] = []
-        planned: list[int] = []
+        planned: list[_Flight] = []
         planned_at: list[float] = []
         planned_works: list[float] = []
         exp = math.exp
@@ -266,22 +270,20 @@ class Simulation:
                 assert z is not None
                 work = work_s * exp(sigma * z[index] - half_var)
             if t <= now:
-                in_flight[gid] = (st, index, now)
-                started.append(gid)
+                started.append((st, index, now))
                 works.append(work)
             else:
-                in_flight[gid] = (st, index, t)
-                planned.append(gid)
+                planned.append((st, index, t))
                 planned_at.append(t)
                 planned_works.append(work)
-            gid += 1
         if planned:  # (before the started ones, as one plan() per instance in the loop did)
             state.plan_batch(planned_at, planned, planned_works, lifetime)
         if started:
             state.launch_batch(now, started, works, lifetime)
-        self._next_instance = gid
-        if len(in_flight) > self.peak_in_flight:
-            self.peak_in_flight = len(in_flight)
+        self._next_instance += n
+        self._in_flight += n
+        if self._in_flight > self.peak_in_flight:
+            self.peak_in_flight = self._in_flight
         st.launched += n
         st.nodes.add(node)
         target.launches += n
@@ -342,57 +344,71 @@ class Simulation:
         env = self.env
         agenda = self._agenda
         queue = env._queue
+        if not agenda or (queue and agenda[0][0] > queue[0][0]):
+            return
         nodes = self._nodes
-        in_flight = self._in_flight
         policy = self.policy
         on_ready = policy.on_instance_ready
         (col_request, col_index, col_node, col_launch, col_ready,
          col_latency) = (c.append for c in self._instance_rows.columns)
         inf = math.inf
         events = self.node_events
+        entry = heappop(agenda)
         try:
-            while agenda and (not queue or agenda[0][0] <= queue[0][0]):
-                now, node_id, generation = heappop(agenda)
+            while True:
+                now, node_id, generation = entry
                 env._now = now
                 node = nodes[node_id]
-                if generation != node.generation:
-                    continue
-                node.wake_at = inf
-                events += 1
-                if not events & 0xFFFF:
-                    self._sink.poll()
-                    if not events & 0xFFFFF:
-                        gc.collect(0)
-                state = node.state
-                ready = state.advance(now)
-                if ready:
-                    self.waking = node_id
-                    for gid in ready:
-                        st, index, launched_at = in_flight.pop(gid)
-                        latency = now - st.arrival
-                        col_request(st.request_id)
-                        col_index(index)
-                        col_node(node_id)
-                        col_launch(launched_at)
-                        col_ready(now)
-                        col_latency(latency)
-                        st.latency_sum += latency
-                        st.ready += 1
-                        if st.ready == 1:
-                            st.first_ready = now
-                        if st.ready == st.count:
-                            self._finish(st, now)
-                        self._ready_request = st.request
-                        on_ready(self, node_id, index)
-                    self._ready_request = None
-                    self.waking = None
-                t = state.next_event()
-                if t < node.wake_at:  # (as _reschedule)
-                    if node.wake_at != inf and len(agenda) >= self._compact_at:
-                        self._compact()
-                    node.generation += 1
-                    node.wake_at = t
-                    heappush(agenda, (t, node_id, node.generation))
+                if generation == node.generation:
+                    node.wake_at = inf
+                    events += 1
+                    if not events & 0xFFFF:
+                        self._sink.poll()
+                        if not events & 0xFFFFF:
+                            gc.collect(0)
+                    state = node.state
+                    ready = state.advance(now)
+                    if ready:
+                        self.waking = node_id
+                        for st, index, launched_at in ready:
+                            self._in_flight -= 1
+                            latency = now - st.arrival
+                            col_request(st.request_id)
+                            col_index(index)
+                            col_node(node_id)
+                            col_launch(launched_at)
+                            col_ready(now)
+                            col_latency(latency)
+                            st.latency_sum += latency
+                            st.ready += 1
+                            if st.ready == 1:
+                                st.first_ready = now
+                            if st.ready == st.count:
+                                self._finish(st, now)
+                            self._ready_request = st.request
+                            on_ready(self, node_id, index)
+                        self._ready_request = None
+                        self.waking = None
+                    t = state.next_event()
+                    if t < node.wake_at:  # (as _reschedule)
+                        if node.wake_at != inf and len(agenda) >= self._compact_at:
+                            self._compact()
+                        node.generation += 1
+                        node.wake_at = t
+                        # Push and pop the next entry in one: often the same sift, and when
+                        # this node comes next again the agenda is not touched at all.
+                        entry = heappushpop(agenda, (t, node_id, node.generation))
+                    elif agenda:
+                        entry = heappop(agenda)
+                    else:
+                        return
+                elif agenda:  # (a superseded entry)
+                    entry = heappop(agenda)
+                else:
+                    return
+                if queue and entry[0] > queue[0][0]:
+                    heappush(agenda, entry)  # (SimPy's event comes first)
+                    return
         finally:
             self.node_events = events
 
@@ -438,7 +454,7 @@ class Simulation:
         self._arrivals_done = True
 
     def _busy(self) -> bool:
-        return not self._arrivals_done or bool(self._in_flight) or self._pending_timers > 0
+        return not self._arrivals_done or self._in_flight > 0 or self._pending_timers > 0
 
     def _sampler(self, period: float) -> Generator[Event, Any, None]:
         env = self.env

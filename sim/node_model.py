@@ -9,11 +9,17 @@ import math
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Sequence
+from typing import Generic
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeVar
 
-from sim.ps import ProcessorSharing, SimTime
+from sim.ps import _TIME_REL_EPS, _WORK_EPS, ProcessorSharing, SimTime
+
+Instance = TypeVar("Instance", default=int)
+"""What identifies an instance to NodeState's caller (an index for ready_times(), the engine's
+per-instance payload in the simulator): stored and handed back, never compared."""
 
 
 class NodeModel(BaseModel):
@@ -76,7 +82,7 @@ def draw_work(model: NodeModel, n: int, rng: np.random.Generator) -> np.ndarray:
     return work_from_normal(model, rng.standard_normal(n))
 
 
-class NodeState:
+class NodeState(Generic[Instance]):
     """Event-driven state of one node: launches in, ready instances out. Used by the SimPy
     node process AND by ready_times(); O(log k) per event.
 
@@ -109,13 +115,15 @@ class NodeState:
 
     def __init__(self, model: NodeModel) -> None:
         self.model = model
-        self._ps = ProcessorSharing(model.capacity(0), model.max_rate, model.background_jobs)
+        self._ps: ProcessorSharing[Instance] = ProcessorSharing(
+            model.capacity(0), model.max_rate, model.background_jobs
+        )
         self._varying_capacity = model.idle_load > 0.0
         self._warm_until = -math.inf
         """End of the current warm-up window (CPU phases begin no earlier)."""
-        self._plans: list[tuple[float, int, int, float, float]] = []
+        self._plans: list[tuple[float, int, Instance, float, float]] = []
         """Heap of (planned launch time, order, instance, work, lifetime)."""
-        self._delays: deque[tuple[float, float, int, float, float]] = deque()
+        self._delays: deque[tuple[float, float, Instance, float, float]] = deque()
         """(end of delay, start, instance, work, lifetime), in the order the old event-per-start
         code appended them: by end of delay, then by start."""
         self._direct = model.spawn_s == 0.0 and model.warmup_s == 0.0 and not model.work_growth
@@ -124,9 +132,10 @@ class NodeState:
         once, and its start is no event."""
         self._pending: list[float] = []
         """Heap of the start times of such plans not yet counted in in_flight (see _count)."""
-        self._stops: list[tuple[float, int]] = []
-        """Heap of (stop time, instance) for ready instances with a finite lifetime."""
-        self._lifetimes: dict[int, float] = {}
+        self._stops: list[float] = []
+        """Heap of the stop times of ready instances with a finite lifetime (which instance
+        stops does not matter: only how many are ready)."""
+        self._lifetimes: dict[Instance, float] = {}
         self._mortal = False
         """Some instance was given a finite lifetime (then advance() takes its general loop)."""
         self._plan_seq = 0
@@ -182,7 +191,9 @@ class NodeState:
         idle_cores = self.model.cores - self._ps.capacity if self._varying_capacity else 0.0
         return self._ps.served(now) + self.idle_cpu_s + idle_cores * (now - self._clock)
 
-    def plan(self, at: SimTime, instance: int, work: float, lifetime: float = math.inf) -> None:
+    def plan(
+        self, at: SimTime, instance: Instance, work: float, lifetime: float = math.inf
+    ) -> None:
         """Schedule `instance` to launch at `at` (>= the node's clock); O(log n)."""
         if at < self._clock:
             raise ValueError(f"cannot plan a launch in the past: {at} < {self._clock}")
@@ -206,7 +217,7 @@ class NodeState:
     def plan_batch(
         self,
         ats: Sequence[SimTime],
-        instances: Sequence[int],
+        instances: Sequence[Instance],
         works: Sequence[float],
         lifetime: float = math.inf,
     ) -> None:
@@ -244,7 +255,7 @@ class NodeState:
         if self._next is not None and first < self._next:
             self._next = None
 
-    def _queue_delay(self, item: tuple[float, float, int, float, float]) -> None:
+    def _queue_delay(self, item: tuple[float, float, Instance, float, float]) -> None:
         delays = self._delays
         if not delays or (delays[-1][0], delays[-1][1]) <= (item[0], item[1]):
             delays.append(item)
@@ -252,7 +263,9 @@ class NodeState:
             delays.insert(bisect_right(delays, (item[0], item[1]), key=lambda d: (d[0], d[1])),
                           item)
 
-    def launch(self, now: SimTime, instance: int, work: float, lifetime: float = math.inf) -> None:
+    def launch(
+        self, now: SimTime, instance: Instance, work: float, lifetime: float = math.inf
+    ) -> None:
         """Start `instance` at `now`: it begins its delay (after any launcher serialisation).
 
         The node must have been advanced to `now` (no internal event left before `now`).
@@ -273,7 +286,7 @@ class NodeState:
     def launch_batch(
         self,
         now: SimTime,
-        instances: Sequence[int],
+        instances: Sequence[Instance],
         works: Sequence[float],
         lifetime: float = math.inf,
     ) -> None:
@@ -325,7 +338,7 @@ class NodeState:
                 self.idle_cpu_s += (self.model.cores - self._ps.capacity) * (now - self._clock)
             self._clock = now
 
-    def _start(self, t: SimTime, instance: int, work: float, lifetime: float) -> None:
+    def _start(self, t: SimTime, instance: Instance, work: float, lifetime: float) -> None:
         start = self._last_start + self.model.spawn_s
         if start < t:
             start = t
@@ -347,7 +360,7 @@ class NodeState:
         while delays and delays[0][0] <= now:
             # Instances launched together leave their delay together: one rate update for all.
             t = delays[0][0]
-            batch: list[tuple[int, float]] = []
+            batch: list[tuple[Instance, float]] = []
             while delays and delays[0][0] == t:
                 _, _, instance, work, lifetime = delays.popleft()
                 batch.append((instance, work))
@@ -372,8 +385,8 @@ class NodeState:
         bound = math.inf
         if self._plans:
             bound = self._plans[0][0]
-        if self._stops and self._stops[0][0] < bound:
-            bound = self._stops[0][0]
+        if self._stops and self._stops[0] < bound:
+            bound = self._stops[0]
         delays = self._delays
         if delays and delays[0][0] < t and delays[0][0] < bound:
             t = self._first_completion(t, bound)
@@ -428,23 +441,140 @@ class NodeState:
             # Something seen from outside at or before this delay end comes first (a caller
             # that has not advanced the node): leave it to advance().
             if (entry >= self._ps.next_completion() or (self._plans and entry >= self._plans[0][0])
-                    or (self._stops and entry >= self._stops[0][0])):
+                    or (self._stops and entry >= self._stops[0])):
                 return
             self._tick(entry)
             self._drain_delays(entry)
             self._next = None
 
-    def advance(self, now: SimTime) -> list[int]:
+    def advance(self, now: SimTime) -> list[Instance]:
         """Process internal events up to `now`; return the instances that became ready at <= now.
 
         Events are processed in time order (ties: completions, stops, launches, delay ends), so
         calling advance() at each next_event() gives every instance its exact ready time.
+
+        Often only delay ends and completions can happen (no planned start waits in the heap, no
+        lifetimes, constant capacity): this loop then does the general loop's operations
+        (_advance_general) in the same order with the same arithmetic, without the checks that
+        cannot fire. ProcessorSharing.add_many() (a delay end, one per spaced launch) and
+        pop_completed() (one per ready instance) are inlined on local copies of its state,
+        written back once, and next_event() is left cached: the simulator's hottest path.
         """
-        if now < self._clock - 1e-12 * max(1.0, abs(now)):
+        if now < self._clock and now < self._clock - 1e-12 * max(1.0, abs(now)):
             raise ValueError(f"time went backwards: {now} < {self._clock}")
-        if not (self._plans or self._stops or self._varying_capacity or self._mortal):
-            return self._advance_plain(now)
-        ready_now: list[int] = []
+        if self._plans or self._stops or self._varying_capacity or self._mortal:
+            return self._advance_general(now)
+        ready_now: list[Instance] = []
+        append = ready_now.append
+        ps = self._ps
+        heap = ps._heap
+        delays = self._delays
+        pending = self._pending
+        popleft = delays.popleft
+        heappop = heapq.heappop
+        heappush = heapq.heappush
+        clock = ps._clock
+        virtual = ps._virtual
+        rate = ps._rate
+        served = ps._served
+        seq = ps._seq
+        capacity = ps._capacity
+        background = ps._background
+        max_rate = ps._max_rate
+        node_clock = self._clock
+        in_flight = self.in_flight
+        inf = math.inf
+        while True:
+            t_done = clock + (heap[0][0] - virtual) / rate if heap else inf
+            if delays and delays[0][0] < t_done:
+                # Delay ends first (at a completion's instant: after it, as the general loop).
+                t = delays[0][0]
+                if t > now:
+                    break
+                if t > node_clock:
+                    node_clock = t
+                # ps.add_many(t, the instances whose delay ends at t), inlined.
+                dt = t - clock
+                if dt < 0.0:  # (ps._advance: an error if really backwards, else no change)
+                    if dt < -_TIME_REL_EPS * max(1.0, abs(t)):
+                        raise ValueError(f"time went backwards: {t} < {clock}")
+                else:
+                    if heap:
+                        step = dt * rate
+                        virtual += step
+                        served += step * len(heap)
+                    clock = t
+                while delays and delays[0][0] == t:
+                    _, _, instance, work, _ = popleft()
+                    if not work >= 0.0:
+                        raise ValueError(f"work must be >= 0, got {work}")
+                    heappush(heap, (virtual + work, seq, instance))
+                    seq += 1
+                share = capacity / (len(heap) + background)
+                rate = share if share < max_rate else max_rate
+                continue
+            t = t_done
+            if t > now:
+                break
+            if t > node_clock:
+                node_clock = t
+            if pending and pending[0] < t:  # (_count(t, False) inlined)
+                while pending and pending[0] < t:
+                    heappop(pending)
+                    in_flight += 1
+                if in_flight > self.peak_in_flight:
+                    self.peak_in_flight = in_flight
+            # ps.pop_completed(t), inlined.
+            before = len(ready_now)
+            # (abs(t) if abs(t) > 1.0 else 1.0, without two calls)
+            horizon = t + _TIME_REL_EPS * (t if t > 1.0 else -t if t < -1.0 else 1.0)
+            while heap:
+                mark = heap[0][0]
+                due = clock + (mark - virtual) / rate
+                if due > horizon:
+                    break
+                if mark > virtual:
+                    served += (mark - virtual) * len(heap)
+                    virtual = mark
+                at = due if due < t else t
+                if at > clock:
+                    clock = at
+                limit = mark + _WORK_EPS
+                while heap and heap[0][0] <= limit:
+                    append(heappop(heap)[2])
+                k = len(heap)
+                if k:
+                    share = capacity / (k + background)
+                    rate = share if share < max_rate else max_rate
+                else:
+                    rate = 0.0
+                    virtual = 0.0
+            if t > clock:
+                if heap:
+                    step = (t - clock) * rate
+                    virtual += step
+                    served += step * len(heap)
+                clock = t
+            done = len(ready_now) - before
+            in_flight -= done
+            self.ready += done
+        ps._clock = clock
+        ps._virtual = virtual
+        ps._rate = rate
+        ps._served = served
+        ps._seq = seq
+        self.in_flight = in_flight
+        # next_event(), folded in: with no plan or stop it is the next completion, unless a
+        # delay end comes first (then next_event() looks ahead past it).
+        self._next = t_done if not delays or delays[0][0] >= t_done else None
+        if pending and pending[0] <= now:
+            self._count(now, True)
+        self._clock = now if now > node_clock else node_clock
+        return ready_now
+
+    def _advance_general(self, now: SimTime) -> list[Instance]:
+        """advance() with planned starts, lifetimes or a varying capacity."""
+        ready_now: list[Instance] = []
         ps = self._ps
         plans = self._plans
         delays = self._delays
@@ -457,8 +587,8 @@ class NodeState:
                 t = plans[0][0]
             if delays and delays[0][0] < t:
                 t = delays[0][0]
-            if stops and stops[0][0] < t:
-                t = stops[0][0]
+            if stops and stops[0] < t:
+                t = stops[0]
             if t > now:
                 break
             if t > self._clock:
@@ -477,11 +607,11 @@ class NodeState:
                         for instance in done:
                             life = self._lifetimes.pop(instance, None)
                             if life is not None:
-                                heapq.heappush(stops, (t + life, instance))
+                                heapq.heappush(stops, t + life)
                     if self._varying_capacity:
                         self._set_capacity(t)
-            if stops and stops[0][0] <= t:
-                while stops and stops[0][0] <= t:
+            if stops and stops[0] <= t:
+                while stops and stops[0] <= t:
                     heapq.heappop(stops)
                     self.ready -= 1
                 if self._varying_capacity:
@@ -496,74 +626,6 @@ class NodeState:
             self._count(now, True)
         if now > self._clock:
             self._tick(now)
-        return ready_now
-
-
-    def _advance_plain(self, now: SimTime) -> list[int]:
-        """advance() when only delay ends and completions can happen (no planned start waits in
-        the heap, no lifetimes, constant capacity): the general loop's operations in the same
-        order with the same arithmetic, without the checks that cannot fire. A delay end is
-        ProcessorSharing.add_many() inlined (one per spaced launch: the hottest path)."""
-        ready_now: list[int] = []
-        ps = self._ps
-        heap = ps._heap
-        delays = self._delays
-        pending = self._pending
-        popleft = delays.popleft
-        while True:
-            t_done = ps._clock + (heap[0][0] - ps._virtual) / ps._rate if heap else math.inf
-            if delays and delays[0][0] < t_done:
-                # Delay ends first (at a completion's instant: after it, as the general loop).
-                t = delays[0][0]
-                if t > now:
-                    break
-                if t > self._clock:
-                    self._clock = t
-                # ps.add_many(t, the instances whose delay ends at t), inlined.
-                dt = t - ps._clock
-                if dt < 0.0:
-                    ps._advance(t)  # (raises if really backwards; else the clock stays)
-                else:
-                    if heap:
-                        step = dt * ps._rate
-                        ps._virtual += step
-                        ps._served += step * len(heap)
-                    ps._clock = t
-                virtual = ps._virtual
-                seq = ps._seq
-                while delays and delays[0][0] == t:
-                    _, _, instance, work, _ = popleft()
-                    if not work >= 0.0:
-                        raise ValueError(f"work must be >= 0, got {work}")
-                    heapq.heappush(heap, (virtual + work, seq, instance))
-                    seq += 1
-                ps._seq = seq
-                share = ps._capacity / (len(heap) + ps._background)
-                ps._rate = share if share < ps._max_rate else ps._max_rate
-                continue
-            t = t_done
-            if t > now:
-                break
-            if t > self._clock:
-                self._clock = t
-            if pending and pending[0] < t:  # (_count(t, False) inlined)
-                n = 0
-                while pending and pending[0] < t:
-                    heapq.heappop(pending)
-                    n += 1
-                self.in_flight += n
-                if self.in_flight > self.peak_in_flight:
-                    self.peak_in_flight = self.in_flight
-            done = ps.pop_completed(t)
-            if done:
-                self.in_flight -= len(done)
-                self.ready += len(done)
-                ready_now.extend(done)
-        self._next = None
-        if pending and pending[0] <= now:
-            self._count(now, True)
-        if now > self._clock:
-            self._clock = now
         return ready_now
 
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable
+from typing import Generic
+
+from typing_extensions import TypeVar
 
 SimTime = float
 
@@ -16,8 +19,11 @@ _WORK_EPS = 1e-9
 # A completion this close after `now` (relative to the clock's magnitude) counts as due at `now`.
 _TIME_REL_EPS = 1e-12
 
+Job = TypeVar("Job", default=int)
+"""What identifies a job (opaque here: only handed back when it completes)."""
 
-class ProcessorSharing:
+
+class ProcessorSharing(Generic[Job]):
     """Egalitarian PS with per-job rate cap, virtual clock and a heap of virtual finish times.
 
     With k active jobs each one progresses at r(k) = min(max_rate, capacity / (k + background)),
@@ -50,7 +56,7 @@ class ProcessorSharing:
         """Current per-job rate r(k); 0 when idle."""
         self._served = 0.0
         """Total CPU-seconds delivered since creation (for utilisation)."""
-        self._heap: list[tuple[float, int, int]] = []
+        self._heap: list[tuple[float, int, Job]] = []
         """(virtual finish mark, insertion order, job): the order breaks ties deterministically."""
         self._seq = 0
 
@@ -103,7 +109,7 @@ class ProcessorSharing:
         self._capacity = float(capacity)
         self._update_rate()
 
-    def add(self, now: SimTime, job: int, work: float) -> None:
+    def add(self, now: SimTime, job: Job, work: float) -> None:
         """Start serving `job`, which needs `work` CPU-seconds; O(log k)."""
         if not work >= 0.0:
             raise ValueError(f"work must be >= 0, got {work}")
@@ -112,7 +118,7 @@ class ProcessorSharing:
         self._seq += 1
         self._update_rate()
 
-    def add_many(self, now: SimTime, jobs: Iterable[tuple[int, float]]) -> None:
+    def add_many(self, now: SimTime, jobs: Iterable[tuple[Job, float]]) -> None:
         """add() each (job, work) at `now`: one clock advance and one rate update for all."""
         self._advance(now)
         heap = self._heap
@@ -132,7 +138,7 @@ class ProcessorSharing:
             return math.inf
         return self._clock + (self._heap[0][0] - self._virtual) / self._rate
 
-    def pop_completed(self, now: SimTime) -> list[int]:
+    def pop_completed(self, now: SimTime) -> list[Job]:
         """Remove and return the jobs whose work is done at `now`, in finishing order.
 
         Jobs whose finish marks coincide (within float tolerance) leave together. If `now` is past
@@ -140,7 +146,7 @@ class ProcessorSharing:
         after each), so the state at `now` is exact.
         """
         heap = self._heap
-        done: list[int] = []
+        done: list[Job] = []
         # The state in locals, written back once: the simulator's hottest loop.
         clock = self._clock
         virtual = self._virtual
