@@ -138,15 +138,20 @@ def _starts(family: Family, bursts: Sequence[Burst], base: NodeModel) -> list[di
         cores = float(np.clip(base.work_s / slope, 0.2, 2 * base.cores))
     start = {"cores": cores, "work_s": slope * base.cores, "delay_s": intercept, "work_cv": 0.3,
              "max_rate": 1.0, "idle_load": 0.0, "spawn_s": 0.0, "warmup_s": 0.0,
-             "background_jobs": 0.5}
+             "background_jobs": 0.5, "work_floor": 0.0}
     starts = [start]
     if "max_rate" in family.free:
         starts.append(dict(start, delay_s=0.5 * intercept, max_rate=0.3))
     if "work_cv" in family.free:
         starts.append(dict(start, work_cv=0.8))
+    if "work_floor" in family.free:
+        # Half of each boot fixed, the rest varying more: the same mean and a bounded left tail.
+        starts.append(dict(start, work_floor=0.5, work_cv=0.3))
     if "warmup_s" in family.free:
         # A node-level hold: most of the intercept is a window, the rest a per-instance delay.
         starts.append(dict(start, warmup_s=0.8 * intercept, delay_s=0.2 * intercept, work_cv=0.15))
+        if "work_floor" in family.free:
+            starts.append(dict(starts[-1], work_floor=0.5, work_cv=0.3))
     return [{name: s[name] for name in family.free} for s in starts]
 
 

@@ -37,6 +37,9 @@ PARAMETERS: dict[str, Parameter] = {
     "background_jobs": Parameter(
         "threads", "CPU-bound threads outside the instances sharing the cores fairly", 0, 50, 1.0
     ),
+    "work_floor": Parameter(
+        "1", "fraction of the mean work every instance needs at least", 0, 0.95, 0.1
+    ),
     "work_growth": Parameter(
         "1", "relative extra work of a boot per instance already on the node", 0, 1, 0.001
     ),
@@ -131,6 +134,11 @@ FAMILIES: tuple[Family, ...] = (
         "node warm-up + background load",
     ),
     Family(
+        "warmup_ps_delay_cv_floor",
+        ("warmup_s", "work_s", "delay_s", "work_cv", "work_floor"),
+        "node warm-up + work with a floor (a fixed part and a lognormal part)",
+    ),
+    Family(
         "warmup_ps_delay_cv_idle_bg",
         ("warmup_s", "work_s", "delay_s", "work_cv", "idle_load", "background_jobs"),
         "node warm-up + CPU used by ready instances + background load",
@@ -147,7 +155,7 @@ SUMMARY_FAMILIES = (
 INSTANCE_FAMILIES = (
     "cpu_ps", "cpu_ps_delay", "cpu_ps_delay_cap", "cpu_ps_delay_spawn", "cpu_warmup_ps_delay",
     "cpu_ps_bg", "cpu_ps_delay_bg", "cpu_warmup_ps_delay_bg",
-    "ps_delay_cv", "warmup_ps_delay_cv", "warmup_ps_delay_cv_bg",
+    "ps_delay_cv", "warmup_ps_delay_cv", "warmup_ps_delay_cv_bg", "warmup_ps_delay_cv_floor",
 )
 """Tried on per-instance datasets: measured work and, for comparison, fitted work. The idle
 load and the growth of work with residents are measured on such data (measure/host_costs.py),

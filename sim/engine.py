@@ -79,7 +79,7 @@ class _Node:
 
     __slots__ = (
         "cpu_mark", "generation", "half_var", "id", "launches", "model", "sigma", "sim", "state",
-        "wake_at",
+        "wake_at", "work_fixed", "work_varying",
     )
 
     def __init__(self, node_id: int, model: NodeModel, sim: Simulation) -> None:
@@ -89,6 +89,9 @@ class _Node:
         self.state: NodeState[_Flight] = NodeState(model)
         self.sigma = model.work_sigma
         self.half_var = 0.5 * self.sigma * self.sigma
+        self.work_fixed = model.work_fixed_s
+        self.work_varying = model.work_varying_s
+        """work = work_fixed + work_varying * exp(sigma*z - half_var): work_from_normal inlined."""
         self.generation = 0
         self.wake_at = math.inf
         """Time of the live agenda entry (inf: none)."""
@@ -257,6 +260,8 @@ class Simulation:
         z = st.z
         sigma = target.sigma
         half_var = target.half_var
+        work_fixed = target.work_fixed
+        work_varying = target.work_varying
         started: list[_Flight] = []
         works: list[float] = []
         planned: list[_Flight] = []
@@ -268,7 +273,7 @@ class Simulation:
                 work = work_s * scale[index]
             else:
                 assert z is not None
-                work = work_s * exp(sigma * z[index] - half_var)
+                work = work_fixed + work_varying * exp(sigma * z[index] - half_var)
             if t <= now:
                 started.append((st, index, now))
                 works.append(work)

@@ -52,6 +52,10 @@ class NodeModel(BaseModel):
     warmup_s during which no instance's CPU phase begins (0: none). Added by the calibration of
     the 2016 study, where nothing is ready for seconds after a burst starts, whatever the
     interval (docs/model.md)."""
+    work_floor: float = Field(default=0.0, ge=0, lt=1)
+    """Fraction of the mean work every instance needs at least (the part of a boot that does
+    not vary): work = work_s * (work_floor + (1 - work_floor) * lognormal), still of mean work_s
+    and CV work_cv (docs/model.md). 0: plain lognormal."""
     work_growth: float = Field(default=0.0, ge=0)
     """Relative extra CPU work of a boot per instance already on the node when it starts
     (booting or ready): its work is w * (1 + work_growth * residents). Measured on this host from
@@ -64,14 +68,30 @@ class NodeModel(BaseModel):
 
     @property
     def work_sigma(self) -> float:
-        """Sigma of the log of the work multiplier, so that it has mean 1 and CV work_cv."""
-        return math.sqrt(math.log1p(self.work_cv * self.work_cv))
+        """Sigma of the log of the varying part's multiplier (mean 1), so that the whole work has
+        CV work_cv: the varying part, (1 - work_floor) of the mean, has CV work_cv / (1 -
+        work_floor)."""
+        cv = self.work_cv / (1.0 - self.work_floor)
+        return math.sqrt(math.log1p(cv * cv))
+
+    @property
+    def work_fixed_s(self) -> float:
+        """The work every instance needs: work_s * work_floor."""
+        return self.work_s * self.work_floor
+
+    @property
+    def work_varying_s(self) -> float:
+        """Mean of the part of the work that varies: work_s * (1 - work_floor)."""
+        return self.work_s - self.work_fixed_s if self.work_floor else self.work_s
 
 
 def work_from_normal(model: NodeModel, z: np.ndarray) -> np.ndarray:
-    """Per-instance work from standard normal draws: work_s * exp(sigma*z - sigma^2/2)."""
+    """Per-instance work from standard normal draws:
+    work_fixed_s + work_varying_s * exp(sigma*z - sigma^2/2)."""
     sigma = model.work_sigma
-    return model.work_s * np.exp(sigma * np.asarray(z, dtype=float) - 0.5 * sigma * sigma)
+    return model.work_fixed_s + model.work_varying_s * np.exp(
+        sigma * np.asarray(z, dtype=float) - 0.5 * sigma * sigma
+    )
 
 
 def draw_work(model: NodeModel, n: int, rng: np.random.Generator) -> np.ndarray:

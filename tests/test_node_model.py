@@ -115,6 +115,19 @@ def test_draw_work_has_mean_work_s_and_the_requested_cv() -> None:
     assert work.std() / work.mean() == pytest.approx(0.5, rel=0.02)
 
 
+def test_a_work_floor_keeps_mean_and_cv_and_bounds_the_smallest_work() -> None:
+    # Half of every boot is fixed: the same mean and CV as a plain lognormal, but no instance
+    # needs less than half the mean, where the plain lognormal puts 11 % of its draws.
+    plain = NodeModel(cores=1, work_s=2.0, work_cv=0.5)
+    floored = plain.model_copy(update={"work_floor": 0.5})
+    rng = np.random.default_rng([3, 0, 2])
+    work = draw_work(floored, 200_000, rng)
+    assert work.mean() == pytest.approx(2.0, rel=0.01)
+    assert work.std() / work.mean() == pytest.approx(0.5, rel=0.03)
+    assert work.min() >= 1.0
+    assert np.mean(draw_work(plain, 200_000, rng) < 1.0) > 0.1
+
+
 def test_ready_times_needs_randomness_only_when_work_varies() -> None:
     with pytest.raises(ValueError, match="rng"):
         ready_times(NodeModel(cores=1, work_s=1, work_cv=0.3), np.zeros(2))

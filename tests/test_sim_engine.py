@@ -57,13 +57,16 @@ def test_one_node_one_request_reproduces_ready_times_exactly() -> None:
     np.testing.assert_array_equal(ready_by_instance(result), expected)
 
 
-def test_one_node_one_request_with_calibrated_noise_matches_ready_times() -> None:
-    # The engine draws each request's work noise from the WORK stream, as draw_work() does.
+@pytest.mark.parametrize("floor", [0.0, 0.45])
+def test_one_node_one_request_with_calibrated_noise_matches_ready_times(floor: float) -> None:
+    # The engine draws each request's work noise from the WORK stream, as draw_work() does, and
+    # shapes it the same way (a fixed part of the work when the model has a floor).
+    node = NODE.model_copy(update={"work_floor": floor})
     count, interval, seed = 40, 0.013, 5
     request = Request(request_id=0, count=count, arrival_s=0.0)
-    result = simulate(Cluster.homogeneous(1, NODE), [request], IntervalOnNode(0, interval),
+    result = simulate(Cluster.homogeneous(1, node), [request], IntervalOnNode(0, interval),
                       seed=seed)
-    expected = ready_times(NODE, np.arange(count) * interval,
+    expected = ready_times(node, np.arange(count) * interval,
                            rng=stream_rng(Stream.WORK, 0, seed))
     np.testing.assert_allclose(ready_by_instance(result), expected, rtol=1e-12)
 
