@@ -268,12 +268,13 @@ class Simulation:
         planned_at: list[float] = []
         planned_works: list[float] = []
         exp = math.exp
-        for index, t in zip(instances, at, strict=True):
-            if scale is not None:
-                work = work_s * scale[index]
-            else:
-                assert z is not None
-                work = work_fixed + work_varying * exp(sigma * z[index] - half_var)
+        if scale is not None:
+            all_works = [work_s * scale[index] for index in instances]
+        else:
+            assert z is not None
+            all_works = [work_fixed + work_varying * exp(sigma * z[index] - half_var)
+                         for index in instances]
+        for index, t, work in zip(instances, at, all_works, strict=True):
             if t <= now:
                 started.append((st, index, now))
                 works.append(work)

@@ -429,22 +429,26 @@ class NodeState(Generic[Instance]):
         background = ps._background
         max_rate = ps._max_rate
         mark = heap[0][0] if k else math.inf
-        delays = self._delays
-        n = len(delays)
-        i = 0
-        while i < n:
-            entry = delays[i][0]
-            if entry >= t_done or entry >= bound:  # (ties: completions first, then the bound)
-                break
-            if k:
-                virtual += (entry - clock) * rate
-            clock = entry
-            while i < n and delays[i][0] == entry:
-                joined = virtual + delays[i][3]
-                if joined < mark:
-                    mark = joined
-                k += 1
-                i += 1
+        # One pass over the queue in order (deque indexing is not O(1)); a group of equal delay
+        # ends is closed (rate and t_done updated) when the next group starts or the queue ends.
+        group = math.nan
+        for entry, _, _, work, _ in self._delays:
+            if entry != group:
+                if group == group:  # (not NaN: close the previous group)
+                    share = capacity / (k + background)
+                    rate = share if share < max_rate else max_rate
+                    t_done = clock + (mark - virtual) / rate
+                if entry >= t_done or entry >= bound:  # (ties: completions first, then bound)
+                    return t_done
+                if k:
+                    virtual += (entry - clock) * rate
+                clock = entry
+                group = entry
+            joined = virtual + work
+            if joined < mark:
+                mark = joined
+            k += 1
+        if group == group:
             share = capacity / (k + background)
             rate = share if share < max_rate else max_rate
             t_done = clock + (mark - virtual) / rate
