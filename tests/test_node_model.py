@@ -256,3 +256,24 @@ def test_plain_advance_loop_gives_the_general_loops_ready_times_bit_for_bit(
     while (t := plain.next_event()) < math.inf:
         plain.advance(t)
     assert (0, plain.peak_in_flight) == (plain.in_flight, counts[1]) and counts[0] == 0
+
+
+def test_the_next_event_advance_leaves_cached_is_the_one_next_event_computes() -> None:
+    # advance() leaves next_event() cached when only delay ends and completions can happen;
+    # recomputing it from the node's state must give the same float, at every step of a run
+    # with bursts and spaced launches (the look-ahead past delay ends included).
+    model = NodeModel(cores=2, work_s=0.08, delay_s=0.3, work_cv=0.5)
+    rng = np.random.default_rng([7, 0, 3])
+    launch_s = np.sort(np.concatenate([np.repeat(rng.uniform(0, 5, 20), 3),
+                                       rng.uniform(0, 5, 200)]))
+    node: NodeState[int] = NodeState(model)
+    node.plan_batch(launch_s.tolist(), list(range(launch_s.size)),
+                    draw_work(model, launch_s.size, rng).tolist())
+    steps = 0
+    while (t := node.next_event()) != math.inf:
+        node.advance(t)
+        cached = node.next_event()
+        node._next = None  # (what a launch does: forget it and recompute)
+        assert node.next_event() == cached
+        steps += 1
+    assert node.ready == launch_s.size and steps > 100

@@ -57,3 +57,28 @@ def test_records_round_trip_through_parquet_and_csv(tmp_path: Path) -> None:
     assert pacsv.read_csv(csv).num_rows == len(result.requests)
     empty = records_table(InstanceRecord, [])
     assert empty.num_rows == 0 and "latency_s" in empty.column_names
+
+
+def test_columns_built_from_buffers_equal_arrow_conversion_of_the_lists() -> None:
+    # columns_table() builds Arrow arrays from numpy buffers (pa.array() of a list imports
+    # pandas): the same table as pa.array() gives, with non-ASCII tenants, NaN and booleans.
+    import math
+
+    import pyarrow as pa
+
+    from sim.records import columns_table, schema
+
+    columns: list[list[object]] = [
+        [0, 1, 2], ["a", "läb", ""], [1, 5, 2], [0.5, 1.0, 2.25], [1.0, math.nan, 3.0],
+        [2.0, math.nan, 4.0], [0.5, math.nan, 0.75], [1.5, math.nan, 1.75], [1, 2, 1],
+        [0.1, math.nan, 0.3], [1, 0, 2], [True, True, False],
+    ]
+    sch = schema(RequestRecord)
+    expected = pa.Table.from_arrays(
+        [pa.array(["p"] * 3), pa.array([4] * 3, pa.int64())]
+        + [pa.array(col, sch.field(i + 2).type) for i, col in enumerate(columns)], schema=sch)
+    built = columns_table(RequestRecord, "p", 4, columns)
+    assert built.schema == expected.schema
+    # (Table.equals() treats NaN as unequal to itself: compare the values' exact reprs.)
+    assert repr(built.to_pylist()) == repr(expected.to_pylist())
+    assert built.column("all_ready_s").null_count == 0  # NaN stays a float, not a null
