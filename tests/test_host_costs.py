@@ -80,28 +80,3 @@ def test_residents_count_earlier_starts_and_skip_failed_spawns() -> None:
     assert residents[1] == 0 and residents[0] == 1 and residents[3] == 2
     assert np.isnan(residents[2])
 
-
-def test_validating_a_run_the_model_made_with_its_measured_cpu_times_is_exact() -> None:
-    import pandas as pd
-
-    from measure.calibration_file import load_calibration
-    from measure.validate import validate_run
-
-    # The shipped firmware calibration grows work with residents; a run it produced, validated
-    # with each instance's CPU time (which holds that growth), must come back with no error.
-    calibration = load_calibration(Path(__file__).resolve().parent.parent / "calibration"
-                                   / "firmware.json")
-    model = calibration.model
-    assert model.work_growth > 0
-    launch = np.arange(120) * 0.004
-    works = np.random.default_rng(5).uniform(0.8, 1.2, launch.size) * model.work_s
-    ready = ready_times(model, launch, work=works)
-    cpu = works * (1 + model.work_growth * np.arange(launch.size))
-    rows = pd.DataFrame({
-        "run_id": "r", "instance": np.arange(launch.size), "launch_s": launch,
-        "status": "ready", "ready_s": ready, "interval_ms": 4.0, "cpu_s": cpu,
-    })
-    result, _, _ = validate_run(rows, calibration, work="measured")
-    for error in result.relative_error.values():
-        assert abs(error) < 1e-9
-    assert result.wasserstein_over_makespan < 1e-9
