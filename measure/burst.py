@@ -139,6 +139,19 @@ def _terminate_as_exception() -> Iterator[None]:
             signal.signal(s, h)
 
 
+HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP (delivered, and raised as exceptions, on exit)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _iso_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -250,22 +263,25 @@ def _run_burst(
                             i = order[next_k]
                             next_k += 1
                             row = rows[i]
-                            row.launch_s = now() - t0
-                            try:
-                                proc = spawn(argv, env)
-                            except OSError as err:
-                                row.stderr_tail = f"spawn failed: {err.strerror}"
-                                row.status = "spawn_failed"
-                                writer.append(row)
-                                emit("spawn_failed", row)
-                                unfinished -= 1
-                                continue
-                            row.pid = proc.pid
-                            inst = _Live(row=row, proc=proc)
-                            live[i] = inst
-                            for pfd in (proc.stdout, proc.stderr):
-                                fd_owner[pfd] = inst
-                                epoll.register(pfd, select.EPOLLIN)
+                            # A signal between the launch time and `live` would lose the row
+                            # (and its process) from the clean-up: it waits until both agree.
+                            with _signals_held():
+                                row.launch_s = now() - t0
+                                try:
+                                    proc = spawn(argv, env)
+                                except OSError as err:
+                                    row.stderr_tail = f"spawn failed: {err.strerror}"
+                                    row.status = "spawn_failed"
+                                    writer.append(row)
+                                    emit("spawn_failed", row)
+                                    unfinished -= 1
+                                    continue
+                                row.pid = proc.pid
+                                inst = _Live(row=row, proc=proc)
+                                live[i] = inst
+                                for pfd in (proc.stdout, proc.stderr):
+                                    fd_owner[pfd] = inst
+                                    epoll.register(pfd, select.EPOLLIN)
                             emit("launched", row)
                             stamp = now()
                         if next_k < spec.count:

@@ -69,6 +69,7 @@ def spawn(argv: list[str], env: dict[str, str]) -> Spawned:
                 (os.POSIX_SPAWN_DUP2, err_w, 2),
             ],
             setsid=True,
+            setsigmask=(),  # the harness may hold signals while it spawns; QEMU must not
         )
     except OSError:
         os.close(out_r)
