@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from measure.calibration_data import Burst, load_calibration_data
 from measure.calibration_file import Calibration, ConfigurationFit, Errors, load_calibration
@@ -135,7 +136,11 @@ def plot_scatter(cal: Calibration, out: Path) -> None:
         ax.set_ylabel(f"predicted {title} (s)")
         ax.set_title(title)
         ax.legend(fontsize=8)
-    fig.suptitle(f"calibration {cal.name}: {cal.family}, every configuration")
+    _save(fig, f"calibration {cal.name}: {cal.family}, every configuration", out)
+
+
+def _save(fig: Figure, title: str, out: Path) -> None:
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -161,13 +166,12 @@ def plot_vs_interval(cal: Calibration, out: Path) -> None:
         ax.set_ylabel(f"{title} (s)")
         ax.set_title(title)
     axes[1].legend(fontsize=6, ncol=2)
-    fig.suptitle(
+    _save(
+        fig,
         f"calibration {cal.name}: dots measured (median over runs), "
-        "lines predicted with the count held out"
+        "lines predicted with the count held out",
+        out,
     )
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
 
 
 def plot_cdfs(cal: Calibration, bursts: list[Burst], out: Path) -> None:
@@ -202,10 +206,7 @@ def plot_cdfs(cal: Calibration, bursts: list[Burst], out: Path) -> None:
         ax.set_xlabel("ready time from burst start (s)")
         ax.set_ylabel("fraction ready")
         ax.legend(fontsize=7)
-    fig.suptitle(f"calibration {cal.name}: held-out bursts")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save(fig, f"calibration {cal.name}: held-out bursts", out)
 
 
 def update_doc(name: str, text: str) -> None:

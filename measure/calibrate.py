@@ -110,8 +110,8 @@ def measured_base(base: NodeModel, family: Family, bursts: Sequence[Burst]) -> N
     return base.model_copy(update=update)
 
 
-def measured_names(family: Family, model: NodeModel, per_instance: bool) -> set[str]:
-    """The parameters of `model` that were measured, not fitted or fixed."""
+def measured_names(family: Family, per_instance: bool) -> set[str]:
+    """The parameters a calibration of `family` measured, not fitted or fixed."""
     if not per_instance:
         return set()
     names = {"idle_load", "work_growth"} - set(family.free)
@@ -416,7 +416,7 @@ def bootstrap_intervals(
         resamples, options.jobs, say,
     )
     per_instance = bursts[0].launch_s is not None
-    names = list(family.free) + sorted(measured_names(family, fit.model, per_instance))
+    names = list(family.free) + sorted(measured_names(family, per_instance))
     tail = (1 - options.interval_level) / 2
     intervals = {}
     for name in names:
@@ -439,7 +439,7 @@ def _describe(
     bursts = list(data.bursts)
     keys = data.keys()
     model = chosen.fit.model
-    measured = measured_names(chosen.family, model, bursts[0].launch_s is not None)
+    measured = measured_names(chosen.family, bursts[0].launch_s is not None)
     base_training, base_heldout = _baseline_forecasts(bursts, all_folds)
     parameters = {}
     for name, value in model.model_dump().items():

@@ -93,12 +93,6 @@ FAMILIES: tuple[Family, ...] = (
         "cpu_ps_delay_cap", ("cores", "delay_s", "max_rate"), "measured work + rate cap", True
     ),
     Family(
-        "cpu_ps_delay_idle",
-        ("cores", "delay_s", "idle_load"),
-        "measured work + CPU used by ready instances",
-        True,
-    ),
-    Family(
         "cpu_ps_delay_spawn", ("cores", "delay_s", "spawn_s"), "measured work + launcher", True
     ),
     Family(
@@ -117,12 +111,6 @@ FAMILIES: tuple[Family, ...] = (
         True,
     ),
     Family(
-        "cpu_ps_delay_idle_bg",
-        ("cores", "delay_s", "idle_load", "background_jobs"),
-        "measured work + CPU used by ready instances + background load",
-        True,
-    ),
-    Family(
         "cpu_warmup_ps_delay_bg",
         ("cores", "delay_s", "warmup_s", "background_jobs"),
         "measured work + node warm-up + background load",
@@ -137,11 +125,6 @@ FAMILIES: tuple[Family, ...] = (
         "warmup_ps_delay_cv_floor",
         ("warmup_s", "work_s", "delay_s", "work_cv", "work_floor"),
         "node warm-up + work with a floor (a fixed part and a lognormal part)",
-    ),
-    Family(
-        "warmup_ps_delay_cv_idle_bg",
-        ("warmup_s", "work_s", "delay_s", "work_cv", "idle_load", "background_jobs"),
-        "node warm-up + CPU used by ready instances + background load",
     ),
 )
 FAMILY_BY_NAME = {family.name: family for family in FAMILIES}

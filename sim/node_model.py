@@ -82,7 +82,7 @@ class NodeModel(BaseModel):
     @property
     def work_varying_s(self) -> float:
         """Mean of the part of the work that varies: work_s * (1 - work_floor)."""
-        return self.work_s - self.work_fixed_s if self.work_floor else self.work_s
+        return self.work_s - self.work_fixed_s
 
 
 def work_from_normal(model: NodeModel, z: np.ndarray) -> np.ndarray:
