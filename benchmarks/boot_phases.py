@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.kernel_trace import COM1, kernel_trace, perf_available, ready_written_s
-from measure.burst import BurstSpec, fixed_interval, run_burst
-from measure.guest import READY
+from measure.harness.burst import BurstSpec, fixed_interval, run_burst
+from measure.harness.guest import READY
 
 FW_CFG = 0x510
 """SeaBIOS selects fw_cfg entries through this port from its first milliseconds."""

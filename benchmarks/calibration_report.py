@@ -19,8 +19,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from measure.calibration_data import Burst, load_calibration_data
-from measure.calibration_file import Calibration, ConfigurationFit, Errors, load_calibration
+from measure.calibration.data import Burst, load_calibration_data
+from sim.model.calibration import Calibration, ConfigurationFit, Errors, load_calibration
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "calibration.md"

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from benchmarks.kernel_trace import BootTrace, kernel_trace, perf_available, ready_written_s
-from measure.burst import BurstSpec, fixed_interval, run_burst
-from measure.guest import READY, find_qemu, qemu_argv
-from measure.process import kill_and_reap
+from measure.harness.burst import BurstSpec, fixed_interval, run_burst
+from measure.harness.guest import READY, find_qemu, qemu_argv
+from measure.harness.process import kill_and_reap
 
 RESULTS = Path(__file__).resolve().parent / "results" / "harness_accuracy.json"
 

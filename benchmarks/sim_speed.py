@@ -27,13 +27,13 @@ import numpy as np
 import simpy
 import typer
 
-from sim.cluster import Cluster
-from sim.engine import simulate
-from sim.node_model import NodeModel
-from sim.policy import ImmediatePolicy, PlatformView
-from sim.records import ParquetSink
-from sim.request import Request
-from sim.workload import GeometricSize, PoissonWorkload
+from sim.engine.cluster import Cluster
+from sim.engine.records import ParquetSink
+from sim.engine.request import Request
+from sim.engine.simulate import simulate
+from sim.model.node_model import NodeModel
+from sim.policies.protocol import ImmediatePolicy, PlatformView
+from sim.workloads.processes import GeometricSize, PoissonWorkload
 
 LOCK = Path("/tmp/bootstorm-measuring")
 

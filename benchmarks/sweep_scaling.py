@@ -24,8 +24,8 @@ import pandas as pd
 import typer
 
 from sim.scenario import load_scenario
-from sim.sweep import SweepPlan, distinct, plan_sweep, run_sweep, run_task
-from sim.sweep_executors import ExecutorKind, ExecutorSpec, open_executor
+from sim.sweep.executors import ExecutorKind, ExecutorSpec, open_executor
+from sim.sweep.plan import SweepPlan, distinct, plan_sweep, run_sweep, run_task
 
 LOCK = Path("/tmp/bootstorm-measuring")
 RESULTS = Path(__file__).resolve().parent / "results" / "sweep_scaling.json"

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from measure.calibration_data import Burst
-from measure.calibration_file import Calibration, load_calibration
-from measure.dataset import load_instances
-from measure.host_costs import measured_idle_load
-from measure.validate import STATS, validate_run
+from measure.calibration.data import Burst
+from measure.calibration.host_costs import measured_idle_load
+from measure.calibration.validate import STATS, validate_run
+from measure.harness.dataset import load_instances
+from sim.model.calibration import Calibration, load_calibration
 
 REPLAYS = Path(__file__).resolve().parent / "results" / "replay"
 POLICIES = ["immediate", "interval_5_ms", "interval_15_ms", "count_interval__study_", "cap_2",
@@ -27,7 +27,7 @@ POLICIES = ["immediate", "interval_5_ms", "interval_15_ms", "count_interval__stu
 
 def replay_idle_load(instances: pd.DataFrame) -> float:
     """CPU a ready (halted) instance keeps using on the replay day, in cores, measured the way
-    `measure calibrate` measures it (measure/host_costs.py)."""
+    `measure calibrate` measures it (measure/calibration/host_costs.py)."""
     bursts = [
         Burst(run_id=str(run_id), count=len(g), interval_ms=0.0,
               first_ready_s=float(g.ready_s.min()), all_ready_s=float(g.ready_s.max()),

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from measure.summary import per_config, per_run
+from measure.harness.summary import per_config, per_run
 
 
 def plot_dataset(instances: pd.DataFrame, out: Path) -> list[Path]:

@@ -27,12 +27,12 @@ from pydantic import (
     model_validator,
 )
 
-from sim.cluster import Cluster, NodeGroup
-from sim.node_model import NodeModel
+from sim.engine.cluster import Cluster, NodeGroup
+from sim.files import load_yaml_model
+from sim.model.node_model import NodeModel
 from sim.policies import PolicySpec
-from sim.scenario_loader import load_yaml_model
-from sim.tenant_mix import TenantMix
-from sim.workload import DailyWorkload, MMPPWorkload, PoissonWorkload, TraceWorkload
+from sim.workloads.processes import DailyWorkload, MMPPWorkload, PoissonWorkload, TraceWorkload
+from sim.workloads.tenant_mix import TenantMix
 
 BASE_DIR = "base_dir"
 """Validation context key: folder that relative paths in the scenario are resolved against."""
@@ -107,7 +107,7 @@ class NodeGroupSpec(_Frozen):
         if (self.calibration is None) == (self.model is None):
             raise ValueError("give exactly one of `calibration` (a file) or `model` (inline)")
         if self.calibration is not None:
-            from measure.calibration_file import CalibrationFileError, load_calibration
+            from sim.model.calibration import CalibrationFileError, load_calibration
 
             try:
                 self._calibration = load_calibration(self.calibration)

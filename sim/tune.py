@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from sim.experiment import run_scenario
 from sim.policies import FAMILIES, ImmediateConfig, PolicyConfig
+from sim.report.statistics import statistic, t_interval
 from sim.scenario import ObjectiveSpec, Scenario
-from sim.summary import statistic, t_interval
+from sim.sweep.experiment import run_scenario
 
 
 class TuneError(ValueError):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.node_model import NodeModel, draw_work, ready_times
+from sim.model.node_model import NodeModel, draw_work, ready_times
 
 COUNTS = (8, 16, 32)
 INTERVALS = (0.0, 40.0, 120.0)

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from measure.host import kvm_status
+from measure.harness.host import kvm_status
 
 
 @pytest.fixture(scope="session")

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from measure.burst import BurstSpec, fixed_interval, run_burst
-from measure.dataset import load_instances, load_manifests
+from measure.harness.burst import BurstSpec, fixed_interval, run_burst
+from measure.harness.dataset import load_instances, load_manifests
 
 pytestmark = [pytest.mark.boots, pytest.mark.usefixtures("qemu_installed")]
 
-MEASURE = [sys.executable, "-m", "measure.cli"]
+MEASURE = [sys.executable, "-m", "measure.cli.main"]
 
 
 def _alive(pid: int) -> bool:

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from calibration_fixtures import synthetic_table
 
-from sim.node_model import NodeModel
+from sim.model.node_model import NodeModel
 
 TRUE = NodeModel(cores=2, work_s=0.05, delay_s=0.3, work_cv=0.2)
 
 
 def measure(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "measure.cli", *map(str, args)],
+        [sys.executable, "-m", "measure.cli.main", *map(str, args)],
         capture_output=True, text=True, timeout=240,
     )
 

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from calibration_fixtures import synthetic_table
 
-from measure.calibrate import CalibrateOptions, fit_family
-from measure.calibration_baseline import fit_baseline
-from measure.calibration_data import Burst, load_calibration_data
-from measure.calibration_families import FAMILY_BY_NAME
-from measure.calibration_objective import Evaluator, replicate_noise
-from measure.predict import predict
-from sim.node_model import NodeModel
+from measure.calibration.baseline import fit_baseline
+from measure.calibration.data import Burst, load_calibration_data
+from measure.calibration.families import FAMILY_BY_NAME
+from measure.calibration.fit import CalibrateOptions, fit_family
+from measure.calibration.objective import Evaluator, replicate_noise
+from measure.calibration.predict import predict
+from sim.model.node_model import NodeModel
 
 TRUE = NodeModel(cores=2, work_s=0.05, delay_s=0.3, work_cv=0.2)
 

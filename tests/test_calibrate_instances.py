@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from calibration_fixtures import synthetic_instances
 
-from measure.calibrate import CalibrateOptions, calibrate, fit_family
-from measure.calibration_data import CalibrationInputError, load_calibration_data
-from measure.calibration_families import FAMILY_BY_NAME
-from measure.calibration_objective import Evaluator, replicate_noise
-from sim.node_model import NodeModel
+from measure.calibration.data import CalibrationInputError, load_calibration_data
+from measure.calibration.families import FAMILY_BY_NAME
+from measure.calibration.fit import CalibrateOptions, calibrate, fit_family
+from measure.calibration.objective import Evaluator, replicate_noise
+from sim.model.node_model import NodeModel
 
 TRUE = NodeModel(cores=1.6, work_s=0.03, work_cv=0.15, delay_s=0.05)
 

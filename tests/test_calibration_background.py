@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.node_model import NodeModel, ready_times
-from sim.ps import ProcessorSharing
+from sim.model.kernel import ProcessorSharing
+from sim.model.node_model import NodeModel, ready_times
 
 
 def test_one_background_thread_halves_a_lone_instance_on_one_core() -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from calibration_fixtures import synthetic_table
 
-from measure.calibrate import CalibrateOptions, _run_task, _Task
-from measure.calibration_data import ConfigKey, load_calibration_data
-from measure.calibration_families import FAMILY_BY_NAME
-from measure.calibration_objective import Evaluator, Forecast
-from measure.crossval import SCHEMES, folds
-from sim.node_model import NodeModel
+from measure.calibration.crossval import SCHEMES, folds
+from measure.calibration.data import ConfigKey, load_calibration_data
+from measure.calibration.families import FAMILY_BY_NAME
+from measure.calibration.fit import CalibrateOptions, _run_task, _Task
+from measure.calibration.objective import Evaluator, Forecast
+from sim.model.node_model import NodeModel
 
 KEYS = [(n, i) for n in (100, 200, 300, 500) for i in (1.0, 5.0, 9.0)]
 

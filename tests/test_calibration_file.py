@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 from calibration_fixtures import synthetic_table
 
-from measure.calibrate import CalibrateOptions, calibrate
-from measure.calibration_data import load_calibration_data
-from measure.calibration_file import (
+from measure.calibration.data import load_calibration_data
+from measure.calibration.fit import CalibrateOptions, calibrate
+from sim.model.calibration import (
     Calibration,
     CalibrationFileError,
     calibration_json,
     load_calibration,
     write_calibration,
 )
-from sim.node_model import NodeModel
+from sim.model.node_model import NodeModel
 
 TRUE = NodeModel(cores=2, work_s=0.05, delay_s=0.3, work_cv=0.2)
 OPTIONS = CalibrateOptions(

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from measure.calibration_data import sha256_of
-from measure.calibration_file import load_calibration
-from measure.predict import predict
+from measure.calibration.data import sha256_of
+from measure.calibration.predict import predict
+from sim.model.calibration import load_calibration
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "calibration").glob("*.json"))

@@ -1,11 +1,11 @@
-"""The node warm-up term the 2016 calibration added to sim.node_model, checked by hand."""
+"""The node warm-up term the 2016 calibration added to sim.model.node_model, checked by hand."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sim.node_model import NodeModel, NodeState, ready_times
+from sim.model.node_model import NodeModel, NodeState, ready_times
 
 
 def test_without_warmup_nothing_changes() -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from measure.dataset import RUNS, RunWriter, compact, load_instances, load_manifests
-from measure.errors import UserError
-from measure.host import host_info
-from measure.records import InstanceRow, Manifest
+from measure.harness.dataset import RUNS, RunWriter, compact, load_instances, load_manifests
+from measure.harness.host import host_info
+from measure.harness.records import InstanceRow, Manifest
+from sim.errors import UserError
 
 
 def _manifest(run_id: str) -> Manifest:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from measure.errors import UserError
-from measure.guard import RESERVE_MB, SAFETY, MemoryEstimate, check_memory
+from measure.harness.guard import RESERVE_MB, SAFETY, MemoryEstimate, check_memory
+from sim.errors import UserError
 
 
 def test_largest_safe_count_fits_and_one_more_does_not() -> None:

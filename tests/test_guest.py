@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from measure.guest import GUEST_DIR, IMAGES, MARKER, READY, image_path, qemu_argv
+from measure.harness.guest import GUEST_DIR, IMAGES, MARKER, READY, image_path, qemu_argv
 
 
 @pytest.mark.skipif(shutil.which("nasm") is None, reason="nasm not installed")

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from sim.node_model import NodeModel, NodeState, draw_work, ready_times
+from sim.model.node_model import NodeModel, NodeState, draw_work, ready_times
 
 
 def naive_ready_times(model: NodeModel, launch_s: np.ndarray, work: np.ndarray) -> np.ndarray:

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from sim.cluster import Cluster
-from sim.engine import SimResult, simulate
-from sim.node_model import NodeModel, ready_times
+from sim.engine.cluster import Cluster
+from sim.engine.request import Request
+from sim.engine.simulate import SimResult, simulate
+from sim.model.node_model import NodeModel, ready_times
 from sim.policies import (
     BatchingConfig,
     ConcurrencyCapConfig,
@@ -22,7 +23,6 @@ from sim.policies import (
 )
 from sim.policies.count_interval import IntervalStep
 from sim.policies.placement import even_split, packing, power_of_two
-from sim.request import Request
 
 # Two cores, one second of CPU per instance, no delay, no noise: k instances together on an
 # idle node finish at k/2 s (k >= 2), one alone at 1 s.

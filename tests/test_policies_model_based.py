@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.cluster import Cluster
-from sim.engine import simulate
-from sim.node_model import NodeModel
+from sim.engine.cluster import Cluster
+from sim.engine.request import Request
+from sim.engine.simulate import simulate
+from sim.model.node_model import NodeModel
 from sim.policies import ModelBasedConfig
 from sim.policies.model_based import (
     BurstOutcome,
@@ -19,7 +20,6 @@ from sim.policies.model_based import (
     count_grid,
     interval_burst,
 )
-from sim.request import Request
 
 TWO_CORES = NodeModel(cores=2, work_s=1.0)
 ONE_CORE = NodeModel(cores=1, work_s=0.1)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from sim.ps import ProcessorSharing
+from sim.model.kernel import ProcessorSharing
 
 
 def run_to_empty(ps: ProcessorSharing) -> dict[int, float]:

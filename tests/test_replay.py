@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from measure.calibration_file import load_calibration
-from measure.dataset import load_instances, load_manifests
-from measure.predict import burst_ready_times
-from measure.replay import replay
-from measure.validate import validate_run
+from measure.calibration.predict import burst_ready_times
+from measure.calibration.validate import validate_run
+from measure.harness.dataset import load_instances, load_manifests
+from measure.harness.replay import replay
 from sim.errors import UserError
-from sim.node_model import ready_times
-from sim.schedule import LaunchSchedule, ScheduledLaunch, load_schedule, write_schedule
+from sim.model.calibration import load_calibration
+from sim.model.node_model import ready_times
+from sim.model.schedule import LaunchSchedule, ScheduledLaunch, load_schedule, write_schedule
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "calibration" / "firmware.json"
 

@@ -15,8 +15,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sim.experiment import run_scenario
-from sim.report import (
+from sim.report.comparison import (
     Report,
     ReportInput,
     build_report,
@@ -27,8 +26,9 @@ from sim.report import (
     size_class,
     write_report,
 )
+from sim.report.statistics import METRICS, Metric, slo_attainment, summarise
 from sim.scenario import Scenario
-from sim.summary import METRICS, Metric, slo_attainment, summarise
+from sim.sweep.experiment import run_scenario
 
 FIRST = (Metric("time_to_first_s", "requests", "time_to_first_s", "first"),)
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sim.files import ScenarioError, parse_yaml_model
 from sim.policies import BatchingConfig, ConcurrencyCapConfig
 from sim.scenario import BASE_DIR, Scenario, load_scenario
-from sim.scenario_loader import ScenarioError, parse_yaml_model
-from sim.tenant_mix import TenantMix, tenant_seed
-from sim.workload import materialise
+from sim.workloads.processes import materialise
+from sim.workloads.tenant_mix import TenantMix, tenant_seed
 
 GOOD = """\
 name: small
@@ -223,7 +223,7 @@ def test_tenants_draw_from_their_own_streams_and_merge_in_arrival_order() -> Non
     assert web[:5] != batch[:5]
     assert tenant_seed(11, 0) != tenant_seed(11, 1)
     # Each tenant alone is the workload it names, seeded with its tenant seed.
-    from sim.workload import PoissonWorkload
+    from sim.workloads.processes import PoissonWorkload
     alone = PoissonWorkload.model_validate(TENANTS["tenants"]["web"])  # type: ignore[index]
     assert web == [r.arrival_s for r in alone.requests(0, tenant_seed(11, 0))]
 

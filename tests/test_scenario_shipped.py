@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.cluster import Cluster
-from sim.engine import simulate
+from sim.engine.cluster import Cluster
+from sim.engine.request import Request
+from sim.engine.simulate import simulate
 from sim.policies import FixedIntervalConfig
-from sim.request import Request
 from sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

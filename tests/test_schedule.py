@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from measure.burst import fixed_interval
-from measure.dataset import RunWriter
-from measure.host import host_info
-from measure.records import Manifest
-from measure.sweep import SweepPoint, completed, grid
+from measure.harness.burst import fixed_interval
+from measure.harness.dataset import RunWriter
+from measure.harness.host import host_info
+from measure.harness.records import Manifest
+from measure.harness.sweep import SweepPoint, completed, grid
 
 
 def test_fixed_interval_plans_absolute_offsets_without_drift() -> None:

@@ -42,7 +42,7 @@ def at(text: str, needle: str) -> str:
 
 
 def sim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sim.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "sim.cli.run", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=240, check=False)
 
 
@@ -139,8 +139,8 @@ def test_tune_suggests_the_policy_or_parameter_meant(tiny: Path) -> None:
 
 
 def test_two_worker_processes_give_exactly_the_serial_tables(tiny: Path) -> None:
-    from sim.experiment import run_scenario
     from sim.scenario import load_scenario
+    from sim.sweep.experiment import run_scenario
 
     sc = load_scenario(tiny).scenario
     serial = run_scenario(sc)

@@ -10,13 +10,13 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from sim.cluster import Cluster, NodeGroup
-from sim.engine import SimResult, simulate
-from sim.node_model import NodeModel, ready_times
-from sim.policy import ImmediatePolicy, PlatformView
-from sim.request import Request
+from sim.engine.cluster import Cluster, NodeGroup
+from sim.engine.request import Request
+from sim.engine.simulate import SimResult, simulate
+from sim.model.node_model import NodeModel, ready_times
+from sim.policies.protocol import ImmediatePolicy, PlatformView
 from sim.streams import Stream, stream_rng
-from sim.workload import FixedSize, GeometricSize, PoissonWorkload
+from sim.workloads.processes import FixedSize, GeometricSize, PoissonWorkload
 
 NODE = NodeModel(cores=2, work_s=0.5, delay_s=0.2, work_cv=0.4, spawn_s=0.003)
 

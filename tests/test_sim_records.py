@@ -10,11 +10,8 @@ from pathlib import Path
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from sim.cluster import Cluster
-from sim.engine import simulate
-from sim.node_model import NodeModel
-from sim.policy import ImmediatePolicy
-from sim.records import (
+from sim.engine.cluster import Cluster
+from sim.engine.records import (
     InstanceRecord,
     NodeSample,
     NodeSummary,
@@ -26,7 +23,10 @@ from sim.records import (
     write_csv,
     write_parquet,
 )
-from sim.workload import GeometricSize, PoissonWorkload
+from sim.engine.simulate import simulate
+from sim.model.node_model import NodeModel
+from sim.policies.protocol import ImmediatePolicy
+from sim.workloads.processes import GeometricSize, PoissonWorkload
 
 CLUSTER = Cluster.homogeneous(3, NodeModel(cores=2, work_s=0.2, delay_s=0.05, work_cv=0.3))
 WORKLOAD = PoissonWorkload(rate_per_s=10.0, duration_s=60.0, size=GeometricSize(mean=6))
@@ -66,7 +66,7 @@ def test_columns_built_from_buffers_equal_arrow_conversion_of_the_lists() -> Non
 
     import pyarrow as pa
 
-    from sim.records import columns_table, schema
+    from sim.engine.records import columns_table, schema
 
     columns: list[list[object]] = [
         [0, 1, 2], ["a", "läb", ""], [1, 5, 2], [0.5, 1.0, 2.25], [1.0, math.nan, 3.0],

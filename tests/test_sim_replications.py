@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.cluster import Cluster
-from sim.node_model import NodeModel
-from sim.policy import ImmediateBuilder
-from sim.replications import ReplicationTask, confidence_interval, run_replications, summarize
-from sim.workload import GeometricSize, PoissonWorkload
+from sim.engine.cluster import Cluster
+from sim.model.node_model import NodeModel
+from sim.policies.protocol import ImmediateBuilder
+from sim.sweep.replications import ReplicationTask, confidence_interval, run_replications, summarize
+from sim.workloads.processes import GeometricSize, PoissonWorkload
 
 TASK = ReplicationTask(
     cluster=Cluster.homogeneous(4, NodeModel(cores=2, work_s=0.3, delay_s=0.1, work_cv=0.5)),

@@ -10,12 +10,12 @@ from collections import deque
 import numpy as np
 import pytest
 
-from sim.cluster import Cluster
-from sim.engine import SimResult, simulate
-from sim.node_model import NodeModel
-from sim.policy import ImmediatePolicy, PlatformView
-from sim.request import Request
-from sim.workload import (
+from sim.engine.cluster import Cluster
+from sim.engine.request import Request
+from sim.engine.simulate import SimResult, simulate
+from sim.model.node_model import NodeModel
+from sim.policies.protocol import ImmediatePolicy, PlatformView
+from sim.workloads.processes import (
     DeterministicWork,
     ExponentialWork,
     FixedSize,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from sim.workload import (
+from sim.workloads.processes import (
     ChoiceSize,
     DailyWorkload,
     ExponentialWork,

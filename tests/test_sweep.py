@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 from calibration_fixtures import synthetic_table
 
-import sim.sweep
-from sim.experiment import Tables, run_scenario
-from sim.node_model import NodeModel
+import sim.sweep.plan
+from sim.model.node_model import NodeModel
+from sim.report.statistics import METRICS, STATISTICS, summarise
 from sim.scenario import LoadedScenario, load_scenario
-from sim.summary import METRICS, STATISTICS, summarise
-from sim.sweep import distinct, plan_sweep, read_provenance, run_sweep, run_task
-from sim.sweep_axes import AxisError, parse_axis
-from sim.sweep_executors import ExecutorSpec
+from sim.sweep.axes import AxisError, parse_axis
+from sim.sweep.executors import ExecutorSpec
+from sim.sweep.experiment import Tables, run_scenario
+from sim.sweep.plan import distinct, plan_sweep, read_provenance, run_sweep, run_task
 
 TINY = """\
 name: tiny-sweep
@@ -155,13 +155,13 @@ def test_an_interrupted_sweep_resumes_without_redoing_finished_units(
     plan = plan_sweep(tiny)
     total = len(distinct(plan.units))
     simulated: list[int] = []
-    real_run_unit = sim.sweep.run_unit
+    real_run_unit = sim.sweep.plan.run_unit
 
     def counting_run_unit(*args: Any, **kwargs: Any) -> Tables:
         simulated.append(1)
         return real_run_unit(*args, **kwargs)
 
-    monkeypatch.setattr(sim.sweep, "run_unit", counting_run_unit)
+    monkeypatch.setattr(sim.sweep.plan, "run_unit", counting_run_unit)
     finished: list[int] = []
 
     def stop_after_two_tasks(n: int) -> None:
@@ -253,9 +253,9 @@ def test_a_value_the_scenario_refuses_names_the_point(tiny: LoadedScenario) -> N
 def test_units_carry_calibrated_nodes_inline_and_provenance_hashes_the_file(
         tmp_path: Path) -> None:
     """Workers on other hosts need no calibration file: the unit holds the fitted model."""
-    from measure.calibrate import CalibrateOptions, calibrate
-    from measure.calibration_data import load_calibration_data
-    from measure.calibration_file import write_calibration
+    from measure.calibration.data import load_calibration_data
+    from measure.calibration.fit import CalibrateOptions, calibrate
+    from sim.model.calibration import write_calibration
     from sim.scenario import sha256_file
 
     truth = NodeModel(cores=2, work_s=0.05, delay_s=0.3, work_cv=0.2)
@@ -272,7 +272,7 @@ def test_units_carry_calibrated_nodes_inline_and_provenance_hashes_the_file(
     unit = plan.units[0]
     assert unit.scenario["cluster"]["nodes"] == [
         {"count": 2, "model": fitted.model.model_dump(mode="json"), "name": "fitted"}]
-    provenance = sim.sweep.sweep_provenance(plan, "serial", 0, 0)
+    provenance = sim.sweep.plan.sweep_provenance(plan, "serial", 0, 0)
     assert provenance["calibrations"] == [{"file": str(calibration),
                                            "sha256": sha256_file(calibration)}]
     before = run_task(plan.units)

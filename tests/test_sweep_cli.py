@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from test_sweep import TINY
 
-from sim.sweep import read_provenance
+from sim.sweep.plan import read_provenance
 
 
 def sim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sim.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "sim.cli.run", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=240, check=False)
 
 

@@ -16,8 +16,8 @@ from test_sweep import TINY
 
 from sim.errors import UserError
 from sim.scenario import load_scenario
-from sim.sweep import plan_sweep, run_sweep
-from sim.sweep_executors import ExecutorSpec, open_executor
+from sim.sweep.executors import ExecutorSpec, open_executor
+from sim.sweep.plan import plan_sweep, run_sweep
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -50,7 +50,7 @@ def test_sim_sweep_scheduler_runs_there_and_matches_serial(tmp_path: Path,
     for name, extra in (("serial", ["--executor", "serial"]), ("dask", ["--scheduler",
                                                                         scheduler])):
         done = subprocess.run(
-            [sys.executable, "-m", "sim.cli", "sweep", str(path), "--out", str(tmp_path / name),
+            [sys.executable, "-m", "sim.cli.run", "sweep", str(path), "--out", str(tmp_path / name),
              "--json", *extra], capture_output=True, text=True, timeout=240, check=False)
         assert done.returncode == 0, done.stderr
         summary = json.loads(done.stdout)

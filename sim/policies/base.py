@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from sim.policy import Policy
+    from sim.policies.protocol import Policy
 
 
 class PolicyConfig(BaseModel):

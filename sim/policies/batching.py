@@ -12,8 +12,8 @@ from sim.policies.base import LaunchClock, LoadTracker, PolicyConfig
 from sim.policies.placement import Placement, place
 
 if TYPE_CHECKING:
-    from sim.policy import PlatformView
-    from sim.request import Request
+    from sim.engine.request import Request
+    from sim.policies.protocol import PlatformView
 
 QueueOrder = Literal["fifo", "smallest_first"]
 

@@ -15,8 +15,8 @@ from sim.policies.batching import QueueOrder
 from sim.policies.placement import Placement, place
 
 if TYPE_CHECKING:
-    from sim.policy import PlatformView
-    from sim.request import Request
+    from sim.engine.request import Request
+    from sim.policies.protocol import PlatformView
 
 QueueKind = Literal["per_node", "shared"]
 

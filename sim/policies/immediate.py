@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from sim.policies.base import PolicyConfig
-from sim.policy import ImmediatePolicy
+from sim.policies.protocol import ImmediatePolicy
 
 if TYPE_CHECKING:
-    from sim.policy import Policy
+    from sim.policies.protocol import Policy
 
 
 class ImmediateConfig(PolicyConfig):

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from sim.node_model import NodeModel, NodeState, ready_times
+from sim.model.node_model import NodeModel, NodeState, ready_times
 from sim.policies.base import LaunchClock, LoadTracker, PolicyConfig
 from sim.policies.concurrency_cap import ConcurrencyCap, ConcurrencyCapConfig
 from sim.policies.placement import Placement, place
 
 if TYPE_CHECKING:
-    from sim.policy import PlatformView
-    from sim.request import Request
+    from sim.engine.request import Request
+    from sim.policies.protocol import PlatformView
 
 DEFAULT_INTERVALS_MS: tuple[float, ...] = (0, 1, 2, 3, 5, 7, 10, 13, 16, 20, 25, 30, 40, 50)
 DEFAULT_CAPS: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256, 512)

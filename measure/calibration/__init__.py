@@ -1,0 +1,3 @@
+"""measure/calibration."""
+
+from __future__ import annotations

@@ -1,0 +1,126 @@
+"""Node-model terms read straight off per-instance measurements instead of fitted: the CPU a
+ready instance keeps using, and how a boot's CPU work grows with the instances already running.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from measure.calibration.data import Burst
+from sim.model.node_model import NodeModel
+
+
+@dataclass(frozen=True)
+class HostCosts:
+    """What the runs measured, in node-model terms (docs/model.md)."""
+
+    idle_load: float | None
+    """CPUs one ready instance keeps using (slope of its post-ready CPU time over the time it
+    stayed ready); None when the runs did not record it."""
+    post_ready_cpu_s: float | None
+    """CPU seconds an instance still uses just after its ready string (the intercept)."""
+    work_s: float
+    """CPU work of a boot on an empty node (intercept of CPU time against residents)."""
+    work_growth: float
+    """Relative extra work per instance already on the node when a boot starts."""
+    work_cv: float
+    """CV of the CPU work once the growth with residents is taken out."""
+
+
+def residents_at_launch(burst: Burst) -> np.ndarray:
+    """Per instance: how many instances of its run had started before it (none end during a
+    run); NaN for instances that never started."""
+    assert burst.launch_s is not None
+    return residents_of(burst.launch_s)
+
+
+def residents_of(launch_s: np.ndarray) -> np.ndarray:
+    """Per launch time (NaN: never started): how many others started before it; ties go to
+    the earlier index, the order in which a node model starts them."""
+    launch = np.asarray(launch_s, dtype=float)
+    started = np.isfinite(launch)
+    order = np.lexsort((np.arange(launch.size), np.where(started, launch, np.inf)))
+    residents = np.empty(launch.size)
+    residents[order] = np.arange(launch.size, dtype=float)
+    return np.where(started, residents, np.nan)
+
+
+def works_from_cpu(model: NodeModel, launch_s: np.ndarray, cpu_s: np.ndarray) -> np.ndarray:
+    """The works to give the node model so that each instance gets its measured CPU time: the
+    model grows a work by its residents at start (work_growth), the measured time holds that
+    growth already."""
+    cpu = np.asarray(cpu_s, dtype=float)
+    if not model.work_growth:
+        return cpu
+    return cpu / (1.0 + model.work_growth * residents_of(launch_s))
+
+
+def measured_idle_load(bursts: Sequence[Burst]) -> tuple[float, float] | None:
+    """(idle_load, post-ready CPU s) by least squares of each ready instance's CPU time after
+    ready on how long it stayed ready, over all runs; None without those columns."""
+    cpu: list[np.ndarray] = []
+    span: list[np.ndarray] = []
+    for burst in bursts:
+        if burst.idle_cpu_s is None or burst.idle_s is None:
+            continue
+        ok = np.isfinite(burst.idle_cpu_s) & np.isfinite(burst.idle_s) & (burst.idle_s > 0)
+        cpu.append(burst.idle_cpu_s[ok])
+        span.append(burst.idle_s[ok])
+    if not cpu:
+        return None
+    y = np.concatenate(cpu)
+    x = np.concatenate(span)
+    if y.size < 3 or np.ptp(x) <= 0:
+        return None
+    slope, intercept = np.polyfit(x, y, 1)
+    return max(float(slope), 0.0), max(float(intercept), 0.0)
+
+
+def measured_work(bursts: Sequence[Burst]) -> tuple[float, float, float]:
+    """(work_s, work_growth, work_cv): least squares of each ready instance's CPU time on the
+    residents at its launch, cpu = work_s * (1 + work_growth * residents)."""
+    cpu: list[np.ndarray] = []
+    residents: list[np.ndarray] = []
+    for burst in bursts:
+        if burst.cpu_s is None or burst.ready_s is None or burst.launch_s is None:
+            continue
+        r = residents_at_launch(burst)
+        ok = np.isfinite(burst.cpu_s) & np.isfinite(burst.ready_s) & np.isfinite(r)
+        cpu.append(burst.cpu_s[ok])
+        residents.append(r[ok])
+    y = np.concatenate(cpu) if cpu else np.empty(0)
+    x = np.concatenate(residents) if residents else np.empty(0)
+    if y.size == 0 or not np.all(y > 0):
+        raise ValueError("the runs carry no positive per-instance cpu_s")
+    slope, intercept = 0.0, float(np.mean(y))
+    if np.ptp(x) > 0 and y.size > 3:
+        (fit_slope, fit_intercept), residuals, *_ = np.polyfit(x, y, 1, full=True)
+        sigma2 = float(residuals[0]) / (y.size - 2) if residuals.size else 0.0
+        se = math.sqrt(sigma2 / float(np.sum((x - x.mean()) ** 2)))
+        # Growth only where the data show it: a slope within two standard errors of zero is
+        # noise, and fitting it would make every boot's work drift with the node's load.
+        if fit_slope > 2.0 * se:
+            slope, intercept = float(fit_slope), float(fit_intercept)
+    if intercept <= 0:
+        slope, intercept = 0.0, float(np.mean(y))
+    base = intercept
+    growth = slope / base
+    normal = y / (base * (1.0 + growth * x))
+    return base, growth, float(np.std(normal) / np.mean(normal))
+
+
+def measure_host_costs(bursts: Sequence[Burst]) -> HostCosts:
+    """Every directly measured term at once; ValueError when the runs carry no CPU time."""
+    work_s, growth, cv = measured_work(bursts)
+    idle = measured_idle_load(bursts)
+    return HostCosts(
+        idle_load=None if idle is None else idle[0],
+        post_ready_cpu_s=None if idle is None else idle[1],
+        work_s=work_s,
+        work_growth=growth,
+        work_cv=cv,
+    )

@@ -1,0 +1,129 @@
+"""Real against predicted: the per-instance ready times of a replayed (or any measured) burst
+compared with what the calibrated node model predicts for the same actual launch times."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+from scipy.stats import wasserstein_distance
+
+from measure.calibration.host_costs import works_from_cpu
+from measure.calibration.predict import burst_ready_times
+from measure.harness.dataset import load_instances, load_manifests
+from sim.errors import UserError
+from sim.model.calibration import Calibration, load_calibration
+from sim.model.node_model import ready_times
+
+STATS = ("first_ready_s", "median_ready_s", "p95_ready_s", "all_ready_s")
+
+
+class RunValidation(BaseModel):
+    """One measured run against the model's prediction for its launches."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    run_id: str
+    schedule: str | None
+    count: int
+    ready: int
+    real: dict[str, float]
+    predicted: dict[str, float]
+    relative_error: dict[str, float]
+    """(predicted - real) / real for each statistic."""
+    wasserstein_s: float
+    """W1 distance between real and predicted per-instance ready times (seconds)."""
+    wasserstein_over_makespan: float
+    mean_ready_real_s: float
+    mean_ready_predicted_s: float
+
+
+def _stats(ready: np.ndarray) -> dict[str, float]:
+    return {"first_ready_s": float(ready.min()), "median_ready_s": float(np.median(ready)),
+            "p95_ready_s": float(np.quantile(ready, 0.95)), "all_ready_s": float(ready.max())}
+
+
+def validate_run(rows: pd.DataFrame, calibration: Calibration, schedule: str | None = None,
+                 work: str = "model") -> tuple[RunValidation, np.ndarray, np.ndarray]:
+    """Compare one run; also returns (real ready times, predicted ready times of every draw).
+
+    work="model": instances draw their work from the calibration, as the simulator does (the
+    prediction a platform would have made beforehand). work="measured": each instance's work is
+    the CPU time its QEMU really used, which takes the host's speed on the day out of the
+    comparison and tests the contention model alone."""
+    if work not in ("model", "measured"):
+        raise UserError(f"work must be 'model' or 'measured' (got {work!r})")
+    rows = rows.sort_values("instance")
+    launched = rows[rows.launch_s.notna()]
+    if launched.empty:
+        raise UserError(f"run {rows.run_id.iloc[0]} launched nothing; nothing to validate")
+    ready = launched[launched.status == "ready"].ready_s.to_numpy(dtype=float)
+    if ready.size == 0:
+        raise UserError(f"run {rows.run_id.iloc[0]} has no ready instance; nothing to validate")
+    launch = launched.launch_s.to_numpy(dtype=float)
+    interval = float(rows.interval_ms.iloc[0])
+    if work == "measured":
+        cpu = launched.cpu_s.to_numpy(dtype=float)
+        if np.isnan(cpu).any():
+            raise UserError(f"run {rows.run_id.iloc[0]} lacks CPU times; use --work model")
+        works = works_from_cpu(calibration.model, launch, cpu)
+        draws = ready_times(calibration.model, launch, work=works)[None, :]
+    else:
+        draws = burst_ready_times(calibration.model, launch, interval,
+                                  calibration.settings.work_draws, calibration.settings.seed)
+    real = _stats(ready)
+    per_draw = [_stats(d) for d in draws]
+    predicted = {k: float(np.mean([p[k] for p in per_draw])) for k in STATS}
+    w1 = float(np.mean([wasserstein_distance(ready, d) for d in draws]))
+    makespan = real["all_ready_s"]
+    result = RunValidation(
+        run_id=str(rows.run_id.iloc[0]), schedule=schedule, count=len(rows), ready=int(ready.size),
+        real=real, predicted=predicted,
+        relative_error={k: (predicted[k] - real[k]) / real[k] for k in STATS},
+        wasserstein_s=w1, wasserstein_over_makespan=w1 / makespan,
+        mean_ready_real_s=float(ready.mean()), mean_ready_predicted_s=float(draws.mean()),
+    )
+    return result, ready, draws
+
+
+def validate_dataset(dataset: Path, calibration_path: Path, plot_dir: Path | None = None,
+                     work: str = "model") -> list[RunValidation]:
+    """Every run of a dataset against the calibration; optional CDF overlay plots."""
+    calibration = load_calibration(calibration_path)
+    instances = load_instances(dataset)
+    schedules = ({m.run_id: m.schedule for m in load_manifests(dataset)}
+                 if dataset.is_dir() else {})
+    results = []
+    for run_id, rows in instances.groupby("run_id", sort=True):
+        result, real, draws = validate_run(rows, calibration, schedules.get(str(run_id)), work)
+        results.append(result)
+        if plot_dir is not None:
+            plot_overlay(result, real, draws, plot_dir / f"validate-{run_id}.png")
+    return results
+
+
+def plot_overlay(result: RunValidation, real: np.ndarray, draws: np.ndarray, path: Path) -> None:
+    """CDF of real per-instance ready times over the model's, one faint line per draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, d in enumerate(draws):
+        xs = np.sort(d)
+        ax.plot(xs, np.arange(1, xs.size + 1) / xs.size, color="tab:orange", alpha=0.3, lw=1,
+                label="model (each work draw)" if i == 0 else None)
+    xs = np.sort(real)
+    ax.plot(xs, np.arange(1, xs.size + 1) / result.count, color="tab:blue", lw=2, label="real")
+    ax.set_xlabel("ready time from burst start (s)")
+    ax.set_ylabel("fraction of instances ready")
+    title = result.schedule or result.run_id
+    ax.set_title(f"{title[:70]}\nW1/makespan {result.wasserstein_over_makespan:.1%}", fontsize=8)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

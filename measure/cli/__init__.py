@@ -1,0 +1,3 @@
+"""measure/cli."""
+
+from __future__ import annotations

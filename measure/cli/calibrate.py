@@ -1,0 +1,147 @@
+"""`measure calibrate` and `measure predict`: typer command functions that measure/cli/main.py registers.
+
+User mistakes raise UserError subclasses (one line, exit 2 through sim.entry.run_app).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from measure.calibration.data import load_calibration_data
+from measure.calibration.families import FAMILY_BY_NAME
+from measure.calibration.fit import CalibrateOptions, calibrate, candidate_families, check_design
+from measure.calibration.predict import predict
+from sim.errors import UserError
+from sim.model.calibration import HostInfo, load_calibration, write_calibration
+
+LOSSES = ("soft_l1", "huber", "cauchy", "linear")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _families(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in FAMILY_BY_NAME]
+    if unknown or not names:
+        raise UserError(
+            f"unknown model family {', '.join(unknown) or '(none given)'}; "
+            f"use some of: {', '.join(FAMILY_BY_NAME)}"
+        )
+    return names
+
+
+def calibrate_command(
+    datasets: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Dataset directories or instances.parquet files from `measure burst`/`sweep`, "
+            "or summary CSVs with count, interval_ms, memory_mb, first_ready_s, all_ready_s."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Calibration JSON to write.")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Calibration name (default: --out's stem).")
+    ] = None,
+    cores: Annotated[
+        float | None,
+        typer.Option("--cores", help="CPUs of the measured host (default: from the manifests)."),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="The measured host as its source describes it (for tables)."),
+    ] = None,
+    families: Annotated[
+        str | None,
+        typer.Option("--families", help="Comma-separated candidate families (default: all)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of work draws and bootstrap.")] = 2016,
+    draws: Annotated[
+        int, typer.Option("--draws", help="Work draws per configuration in every prediction.")
+    ] = 2,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", help="Bootstrap refits for the intervals (0: none).")
+    ] = 30,
+    loss: Annotated[str, typer.Option("--loss", help=f"Robust loss: {', '.join(LOSSES)}.")] = (
+        "soft_l1"
+    ),
+    jobs: Annotated[
+        int, typer.Option("--jobs", help="Processes for the independent fits (same result).")
+    ] = 1,
+) -> None:
+    """Fit candidate node models to measured bursts, choose one by held-out error, write it."""
+    if loss not in LOSSES:
+        raise UserError(f"unknown --loss {loss!r}; use one of: {', '.join(LOSSES)}")
+    if draws < 1:
+        raise UserError(f"--draws must be at least 1 (got {draws})")
+    if bootstrap < 0:
+        raise UserError(f"--bootstrap must be 0 or more (got {bootstrap})")
+    if jobs < 1:
+        raise UserError(f"--jobs must be at least 1 (got {jobs})")
+    if cores is not None and not cores > 0:
+        raise UserError(f"--cores must be positive (got {cores:g})")
+    candidates = _families(families)
+    stated = HostInfo(source="stated", description=host) if host else None
+    data = load_calibration_data(datasets, host=stated)
+    check_design(data)
+    options = CalibrateOptions(
+        name=name or out.stem,
+        seed=seed,
+        work_draws=draws,
+        bootstrap=bootstrap,
+        loss=loss,
+        families=candidates,
+        cores=cores,
+        jobs=jobs,
+    )
+    tried = candidate_families(data, options)
+    _say(
+        f"calibrating {options.name}: {len(data.bursts)} runs, "
+        f"{len(data.keys())} configurations, {len(tried)} candidate families"
+    )
+    calibration = calibrate(data, options, progress=_say)
+    try:
+        write_calibration(calibration, out)
+    except OSError as exc:
+        raise UserError(f"cannot write {out} ({exc.strerror}); choose another --out") from None
+    scores = calibration.fit.model
+    _say(
+        f"wrote {out}: family {calibration.family}; leave-one-count-out median error "
+        f"first {scores.leave_one_count_out.first_ready:.1%}, "
+        f"all {scores.leave_one_count_out.all_ready:.1%}"
+    )
+
+
+def predict_command(
+    calibration: Annotated[
+        Path, typer.Option("--calibration", help="Calibration JSON from `measure calibrate`.")
+    ],
+    count: Annotated[int, typer.Option("--count", help="Instances in the burst.")],
+    interval_ms: Annotated[
+        float, typer.Option("--interval-ms", help="Planned interval between launches (ms).")
+    ],
+    json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+) -> None:
+    """Predicted first, median, p95 and all-ready time of one burst on one node."""
+    if count < 1:
+        raise UserError(f"--count must be at least 1 (got {count})")
+    if not interval_ms >= 0:
+        raise UserError(f"--interval-ms must be 0 or more (got {interval_ms:g})")
+    fitted = load_calibration(calibration)
+    prediction = predict(fitted, count, interval_ms)
+    if json_out:
+        print(json.dumps(prediction.model_dump(), indent=2))
+        return
+    print(
+        f"{count} instances every {interval_ms:g} ms on {fitted.name} ({fitted.family}): "
+        f"first {prediction.first_ready_s:.2f} s, median {prediction.median_ready_s:.2f} s, "
+        f"p95 {prediction.p95_ready_s:.2f} s, all {prediction.all_ready_s:.2f} s"
+    )

@@ -1,0 +1,3 @@
+"""measure/harness."""
+
+from __future__ import annotations

@@ -1,0 +1,160 @@
+"""Reading and writing measurement datasets (docs/data-format.md).
+
+Rows are appended to JSON lines and flushed as they happen; Parquet is a compaction of them, so an
+interrupted run keeps everything it measured.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from measure.harness.records import InstanceRow, Manifest
+from sim.errors import UserError
+
+PARQUET = "instances.parquet"
+RUNS = "runs"
+
+COLUMNS: dict[str, pa.DataType] = {
+    "run_id": pa.string(), "boot": pa.string(), "accel": pa.string(), "count": pa.int64(),
+    "interval_ms": pa.float64(), "memory_mb": pa.int64(), "repeat": pa.int64(),
+    "instance": pa.int64(), "planned_launch_s": pa.float64(), "launch_s": pa.float64(),
+    "pid": pa.int64(), "marker_s": pa.float64(), "ready_s": pa.float64(), "cpu_s": pa.float64(),
+    "wait_s": pa.float64(), "status": pa.string(), "exit_code": pa.int64(),
+    "stderr_tail": pa.string(),
+    "cpu_end_s": pa.float64(), "end_s": pa.float64(),
+}
+
+
+def _clean(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+class RunWriter:
+    """Appends one run's rows to runs/<run_id>.jsonl, flushing each line to the kernel."""
+
+    def __init__(self, root: Path, manifest: Manifest) -> None:
+        self.root = root
+        self.manifest = manifest
+        (root / RUNS).mkdir(parents=True, exist_ok=True)
+        self.write_manifest()
+        self._rows: IO[str] = open(root / RUNS / f"{manifest.run_id}.jsonl", "a")  # noqa: SIM115
+
+    def write_manifest(self) -> None:
+        path = self.root / RUNS / f"{self.manifest.run_id}.manifest.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(self.manifest.model_dump_json(indent=2))
+        os.replace(tmp, path)
+
+    def append(self, row: InstanceRow) -> None:
+        data = {k: _clean(v) for k, v in row.to_json().items()}
+        self._rows.write(json.dumps(data) + "\n")
+        self._rows.flush()
+
+    def close(self) -> None:
+        self._rows.close()
+
+
+def check_writable(root: Path) -> None:
+    """Fail early, before anything is launched, if the dataset directory cannot be written."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"cannot write to --out {root}: {err.strerror}; choose another "
+                        "directory") from None
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                # A harness killed mid-write leaves a torn last line: everything before it counts.
+                break
+    return rows
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows as a frame with every documented column, later rows of an instance winning."""
+    frame = pd.DataFrame(rows)
+    for name in COLUMNS:
+        if name not in frame:
+            frame[name] = None
+    if not frame.empty:
+        # A run writes an instance's row at its outcome and may add its end-of-burst CPU later
+        # as a second, partial row: merge them, the later non-null value winning.
+        frame = frame.groupby(["run_id", "instance"], sort=True, as_index=False).last()
+    return frame
+
+
+def _column(values: list[Any], dtype: pa.DataType) -> pa.Array:
+    """pandas turns missing ints into NaN; Arrow wants them null and the rest as int."""
+    values = [_clean(v) for v in values]
+    if pa.types.is_integer(dtype):
+        values = [None if v is None else int(v) for v in values]
+    return pa.array(values, type=dtype)
+
+
+def _table(frame: pd.DataFrame) -> pa.Table:
+    return pa.table({name: _column(frame[name].tolist(), dtype) for name, dtype in COLUMNS.items()})
+
+
+def compact(root: Path) -> Path:
+    """Rewrite instances.parquet from every run's JSON lines (atomic replace)."""
+    rows: list[dict[str, Any]] = []
+    for path in sorted((root / RUNS).glob("*.jsonl")):
+        rows.extend(_read_jsonl(path))
+    out = root / PARQUET
+    tmp = root / (PARQUET + ".tmp")
+    pq.write_table(_table(_frame(rows)), tmp, compression="zstd")
+    os.replace(tmp, out)
+    return out
+
+
+def load_manifests(path: Path) -> list[Manifest]:
+    """Every run manifest of a dataset directory."""
+    return [Manifest.model_validate_json(p.read_text())
+            for p in sorted((path / RUNS).glob("*.manifest.json"))]
+
+
+def load_instances(path: Path | str) -> pd.DataFrame:
+    """All instance rows of a dataset directory (or a bare Parquet/JSONL file).
+
+    Reads the compacted Parquet and any JSON-lines rows it does not hold yet (a run that was
+    interrupted before compaction), so nothing that was measured is lost.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"dataset {path} does not exist; give a directory written by "
+                        "`measure burst` or `measure sweep`")
+    if path.is_file():
+        if path.suffix == ".parquet":
+            return pq.read_table(path).to_pandas()
+        if path.suffix == ".jsonl":
+            return _frame(_read_jsonl(path))
+        raise UserError(f"{path} is not a dataset: expected a directory, .parquet or .jsonl")
+    runs = sorted((path / RUNS).glob("*.jsonl")) if (path / RUNS).is_dir() else []
+    parquet = path / PARQUET
+    if not runs and not parquet.exists():
+        raise UserError(f"{path} holds no measurements (no {PARQUET} and no {RUNS}/*.jsonl)")
+    if not runs:
+        return pq.read_table(parquet).to_pandas()
+    rows: list[dict[str, Any]] = []
+    for run in runs:
+        rows.extend(_read_jsonl(run))
+    return _table(_frame(rows)).to_pandas()

@@ -1,0 +1,93 @@
+"""What one burst produces: a flat row per launched instance and a manifest per run.
+
+The format is documented in docs/data-format.md; everything downstream reads only these.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from measure.harness.host import HostInfo
+
+Status = Literal["ready", "timeout", "crashed", "spawn_failed", "interrupted"]
+STATUSES: tuple[Status, ...] = ("ready", "timeout", "crashed", "spawn_failed", "interrupted")
+Outcome = Literal["running", "complete", "interrupted", "failed"]
+
+NAN = math.nan
+
+
+@dataclass(slots=True)
+class InstanceRow:
+    """One launched instance. Times are seconds from the burst start on CLOCK_MONOTONIC."""
+
+    run_id: str
+    boot: str
+    accel: str
+    count: int
+    interval_ms: float
+    memory_mb: int
+    repeat: int
+    instance: int
+    """Launch order, 0-based."""
+    planned_launch_s: float
+    launch_s: float = NAN
+    """Taken just before the process is spawned."""
+    pid: int = -1
+    marker_s: float = NAN
+    """First byte of guest serial output seen by the harness."""
+    ready_s: float = NAN
+    """Complete ready string seen by the harness."""
+    cpu_s: float = NAN
+    """CPU time (all QEMU threads, schedstat) when ready was seen, or at the end."""
+    wait_s: float = NAN
+    """Run-queue wait (runnable, not running) of all QEMU threads when ready was seen."""
+    status: Status = "timeout"
+    exit_code: int | None = None
+    stderr_tail: str = ""
+    cpu_end_s: float = NAN
+    """CPU time of the process at the end of the burst, just before it was killed."""
+    end_s: float = NAN
+    """When cpu_end_s was read."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        row = asdict(self)
+        extra = row.pop("extra")
+        row.update(extra)
+        return row
+
+
+class Manifest(BaseModel):
+    """Everything needed to trust and reproduce one run (one burst)."""
+
+    model_config = ConfigDict(extra="forbid")
+    run_id: str
+    bootstorm_version: str
+    started_at: str
+    host: HostInfo
+    qemu_path: str
+    qemu_version: str
+    qemu_argv: list[str]
+    boot: str
+    accel: str
+    count: int
+    interval_ms: float
+    memory_mb: int
+    repeat: int
+    timeout_s: float
+    schedule: str | None = None
+    """Source of the launch plan when replaying a schedule; None for a fixed interval."""
+    memory_estimate_mb: float | None = None
+    t0_monotonic: float | None = None
+    """The burst start on CLOCK_MONOTONIC, to line rows up with other clocks (perf -k monotonic)."""
+    harness_sched: str = ""
+    """Scheduling policy the harness ran under (SCHED_FIFO unless refused or turned off)."""
+    ended_at: str | None = None
+    outcome: Outcome = "running"
+    status_counts: dict[str, int] = {}
+    first_ready_s: float | None = None
+    all_ready_s: float | None = None

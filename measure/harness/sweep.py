@@ -1,0 +1,84 @@
+"""A grid of bursts like the study's (counts x intervals x memory sizes x repeats).
+
+Points run in a randomised order (so slow drifts of the host do not line up with an axis) into one
+dataset; a point whose run completed is never redone, so an interrupted sweep resumes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from measure.harness.burst import (
+    BurstResult,
+    BurstSpec,
+    default_timeout_s,
+    fixed_interval,
+    run_burst,
+)
+from measure.harness.dataset import load_manifests
+from measure.harness.guest import Accel, BootPath
+
+SWEEP_STREAM = 17
+"""Stream number of the generator that orders a sweep's points."""
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPoint:
+    boot: BootPath
+    accel: Accel
+    count: int
+    interval_ms: float
+    memory_mb: int
+    repeat: int
+
+    def spec(self, timeout_s: float | None = None) -> BurstSpec:
+        return BurstSpec(
+            boot=self.boot, accel=self.accel, memory_mb=self.memory_mb,
+            planned_s=fixed_interval(self.count, self.interval_ms),
+            interval_ms=self.interval_ms, repeat=self.repeat,
+            timeout_s=timeout_s or default_timeout_s(self.boot, self.accel, self.count),
+        )
+
+
+def grid(boots: Sequence[BootPath], accel: Accel, counts: Sequence[int],
+         intervals_ms: Sequence[float], memories_mb: Sequence[int], repeats: int,
+         seed: int) -> list[SweepPoint]:
+    """Every point of the grid, shuffled by a generator derived from the seed."""
+    points = [SweepPoint(b, accel, c, float(i), m, r)
+              for b, c, i, m, r in itertools.product(boots, counts, intervals_ms, memories_mb,
+                                                     range(repeats))]
+    rng = np.random.default_rng([SWEEP_STREAM, seed])
+    return [points[k] for k in rng.permutation(len(points))]
+
+
+def completed(out: Path) -> set[SweepPoint]:
+    """Points of this dataset whose run completed (interrupted or failed runs are redone)."""
+    if not (out / "runs").is_dir():
+        return set()
+    return {SweepPoint(m.boot, m.accel, m.count, float(m.interval_ms), m.memory_mb,  # type: ignore[arg-type]
+                       m.repeat)
+            for m in load_manifests(out) if m.outcome == "complete" and m.schedule is None}
+
+
+def run_sweep(points: Sequence[SweepPoint], out: Path, *, settle_s: float,
+              on_done: Callable[[SweepPoint, BurstResult | None], None]) -> int:
+    """Run every point not yet completed; returns how many ran. `on_done(point, None)` reports a
+    point skipped because it was already done."""
+    done = completed(out)
+    ran = 0
+    for point in points:
+        if point in done:
+            on_done(point, None)
+            continue
+        result = run_burst(point.spec(), out)
+        ran += 1
+        on_done(point, result)
+        # Let the previous burst's processes leave the scheduler and page cache settle.
+        time.sleep(settle_s)
+    return ran

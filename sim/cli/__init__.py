@@ -1,0 +1,3 @@
+"""sim/cli."""
+
+from __future__ import annotations

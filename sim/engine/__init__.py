@@ -1,0 +1,3 @@
+"""sim/engine."""
+
+from __future__ import annotations

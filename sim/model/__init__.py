@@ -1,0 +1,3 @@
+"""sim/model."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""sim/report."""
+
+from __future__ import annotations

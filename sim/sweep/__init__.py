@@ -1,0 +1,3 @@
+"""sim/sweep."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""sim/workloads."""
+
+from __future__ import annotations
