@@ -1,3 +1,7 @@
-"""sim/cli."""
+"""The `sim` command."""
 
 from __future__ import annotations
+
+from sim.cli.run import main
+
+__all__ = ["main"]
