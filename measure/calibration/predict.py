@@ -11,9 +11,8 @@ from scipy.special import ndtri
 
 from sim.model.calibration import Calibration
 from sim.model.node_model import NodeModel, ready_times, work_from_normal
+from sim.streams import MeasureStream, measure_rng
 
-WORK_STREAM = 3
-"""Stream id of the per-instance work draws (np.random.default_rng([stream, draw, seed, ...]))."""
 DEFAULT_DRAWS = 8
 DEFAULT_SEED = 2016
 
@@ -35,7 +34,7 @@ def planned_launches(count: int, interval_ms: float) -> np.ndarray:
 def work_generator(draw: int, seed: int, count: int, interval_ms: float) -> np.random.Generator:
     """The generator of one draw of one configuration: the same for every model, so fits see
     common random numbers and a refit or a prediction reproduces the same draws."""
-    return np.random.default_rng([WORK_STREAM, draw, seed, count, round(interval_ms * 1000)])
+    return measure_rng(MeasureStream.WORK_DRAWS, draw, seed, count, round(interval_ms * 1000))
 
 
 def work_scores(count: int, rng: np.random.Generator) -> np.ndarray:

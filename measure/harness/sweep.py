@@ -12,8 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from measure.harness.burst import (
     BurstResult,
     BurstSpec,
@@ -23,9 +21,7 @@ from measure.harness.burst import (
 )
 from measure.harness.dataset import load_manifests
 from measure.harness.guest import Accel, BootPath
-
-SWEEP_STREAM = 17
-"""Stream number of the generator that orders a sweep's points."""
+from sim.streams import MeasureStream, measure_rng
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +49,7 @@ def grid(boots: Sequence[BootPath], accel: Accel, counts: Sequence[int],
     points = [SweepPoint(b, accel, c, float(i), m, r)
               for b, c, i, m, r in itertools.product(boots, counts, intervals_ms, memories_mb,
                                                      range(repeats))]
-    rng = np.random.default_rng([SWEEP_STREAM, seed])
+    rng = measure_rng(MeasureStream.SWEEP_ORDER, seed)
     return [points[k] for k in rng.permutation(len(points))]
 
 
