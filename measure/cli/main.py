@@ -16,12 +16,12 @@ from measure.harness.burst import (
     default_timeout_s,
     fixed_interval,
     run_burst,
-    summarize,
 )
 from measure.harness.dataset import check_writable, load_instances
 from measure.harness.guard import check_memory, estimate_memory
 from measure.harness.guest import ACCELS, BOOT_PATHS, Accel, BootPath, find_qemu
 from measure.harness.host import host_info, qemu_version
+from measure.harness.summary import burst_summary
 from sim.entry import run_app
 from sim.errors import UserError
 
@@ -132,7 +132,7 @@ def burst(
                          planned_s=fixed_interval(count, interval_ms), interval_ms=interval_ms,
                          repeat=r, timeout_s=timeout_s or default_timeout_s(b, a, count))
         result = run_burst(spec, out, memory_estimate_mb=est.per_instance_mb, realtime=realtime)
-        s = {"run_id": result.run_id, **summarize(result.rows),
+        s = {"run_id": result.run_id, **burst_summary(result.rows),
              "status_counts": result.manifest.status_counts}
         summaries.append(s)
         if not json_out:
@@ -222,7 +222,7 @@ def replay(
     for r in range(repeat):
         result = run_replay(plan, schedule, out, b, a, repeat=r,
                             memory_estimate_mb=est.per_instance_mb)
-        s = {"run_id": result.run_id, **summarize(result.rows)}
+        s = {"run_id": result.run_id, **burst_summary(result.rows)}
         summaries.append(s)
         if not json_out:
             print(f"{result.run_id}: {s['ready']}/{len(plan.launches)} ready; first "

@@ -13,7 +13,7 @@ import shutil
 import signal
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from measure.harness.process import (
 )
 from measure.harness.records import InstanceRow, Manifest
 from sim.errors import UserError
+from sim.model.units import seconds
 
 START_LEAD_S = 0.05
 """The burst starts this long after set-up, so that instance 0 is launched on schedule too."""
@@ -68,7 +69,7 @@ class BurstSpec:
 
 def fixed_interval(count: int, interval_ms: float) -> tuple[float, ...]:
     """The study's schedule: instance i at i * interval."""
-    return tuple(i * interval_ms / 1000.0 for i in range(count))
+    return tuple(seconds(i * interval_ms) for i in range(count))
 
 
 def default_timeout_s(boot: BootPath, accel: Accel, count: int) -> float:
@@ -374,26 +375,3 @@ def _run_burst(
         writer.write_manifest()
         compact(out)
     return BurstResult(run_id=run_id, out=out, rows=rows, manifest=manifest)
-
-
-def summarize(rows: Sequence[InstanceRow]) -> dict[str, float | int | None]:
-    """First/all-ready and lateness figures of one burst, for the CLI and tests."""
-    ready = sorted(r.ready_s for r in rows if r.status == "ready")
-    late = sorted((r.launch_s - r.planned_launch_s) * 1000 for r in rows
-                  if r.launch_s == r.launch_s)
-    init = sorted(r.ready_s - r.launch_s for r in rows if r.status == "ready")
-
-    def q(xs: list[float], p: float) -> float | None:
-        return xs[min(len(xs) - 1, int(p * len(xs)))] if xs else None
-
-    return {
-        "count": len(rows),
-        "ready": len(ready),
-        "first_ready_s": ready[0] if ready else None,
-        "median_ready_s": q(ready, 0.5),
-        "all_ready_s": ready[-1] if len(ready) == len(rows) else None,
-        "median_init_s": q(init, 0.5),
-        "launch_late_p50_ms": q(late, 0.5),
-        "launch_late_p99_ms": q(late, 0.99),
-        "launch_late_max_ms": late[-1] if late else None,
-    }
