@@ -12,8 +12,9 @@ import pytest
 
 from measure.calibration.predict import burst_ready_times
 from measure.calibration.validate import validate_run
+from measure.harness.burst import run_burst
 from measure.harness.dataset import load_instances, load_manifests
-from measure.harness.replay import replay
+from measure.harness.replay import replay_spec
 from sim.errors import UserError
 from sim.model.calibration import load_calibration
 from sim.model.node_model import ready_times
@@ -47,7 +48,8 @@ def test_a_schedule_round_trips_and_rejects_disorder(tmp_path: Path) -> None:
 def test_replay_launches_each_instance_at_its_scheduled_time(tmp_path: Path, accel: str) -> None:
     times = [0.0, 0.0, 0.03, 0.2, 0.21]
     plan = _schedule(times)
-    result = replay(plan, tmp_path / "s.json", tmp_path / "ds", "firmware", accel)  # type: ignore[arg-type]
+    spec = replay_spec(plan, tmp_path / "s.json", "firmware", accel)  # type: ignore[arg-type]
+    result = run_burst(spec, tmp_path / "ds")
     rows = load_instances(tmp_path / "ds").sort_values("instance")
     assert list(rows.planned_launch_s) == times
     assert (rows.status == "ready").all()
