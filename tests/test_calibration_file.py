@@ -115,5 +115,5 @@ def test_text_that_is_not_json_gives_line_and_column(tmp_path: Path) -> None:
 
 
 def test_a_missing_file_says_so(tmp_path: Path) -> None:
-    with pytest.raises(CalibrationFileError, match="nowhere.json: cannot read the file"):
+    with pytest.raises(CalibrationFileError, match=r"nowhere\.json: cannot read the file"):
         load_calibration(tmp_path / "nowhere.json")

@@ -39,7 +39,7 @@ def test_a_schedule_round_trips_and_rejects_disorder(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     with pytest.raises(UserError, match=r"bad.json:1:1: \(top\): launches must be in order"):
         load_schedule(tmp_path / "bad.json")
-    with pytest.raises(UserError, match="missing.json: cannot read the file"):
+    with pytest.raises(UserError, match=r"missing\.json: cannot read the file"):
         load_schedule(tmp_path / "missing.json")
 
 

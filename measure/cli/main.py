@@ -11,7 +11,7 @@ import sys
 import typer
 
 from measure.cli import calibrate, harness
-from measure.harness.burst import BurstInterrupted
+from measure.harness.signals import BurstInterrupted
 from sim.entry import run_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
