@@ -42,6 +42,7 @@ from measure.harness.signals import (
     terminate_as_exception,
 )
 from sim.errors import UserError
+from sim.model.burst_stats import burst_figures
 from sim.model.units import seconds
 
 START_LEAD_S = 0.05
@@ -357,8 +358,9 @@ class _Burst:
             counts[r.status] = counts.get(r.status, 0) + 1
         manifest.status_counts = counts
         ready = [r.ready_s for r in self.rows if r.status == "ready"]
-        manifest.first_ready_s = min(ready) if ready else None
-        manifest.all_ready_s = max(ready) if len(ready) == self.spec.count else None
+        figures = burst_figures(ready, everyone_ready=len(ready) == self.spec.count)
+        manifest.first_ready_s = figures["first_ready_s"]
+        manifest.all_ready_s = figures["all_ready_s"]
         self.writer.write_manifest()
         compact(self.out)
 
