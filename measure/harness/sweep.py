@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from measure.harness.burst import (
     BurstResult,
@@ -84,7 +85,7 @@ def run_sweep(points: Sequence[SweepPoint], out: Path, *, settle_s: float,
 
 def run_in_turn(specs: Iterable[BurstSpec], out: Path, *, settle_s: float,
                 memory_estimate_mb: float | None = None, realtime: bool = True,
-                ) -> Iterator[tuple[BurstResult, dict[str, float | int | None]]]:
+                ) -> Iterator[tuple[BurstResult, dict[str, Any]]]:
     """Run bursts one after the other into dataset `out` (the repeats of `measure burst` and
     `measure replay`), pausing `settle_s` between two; yields each result and its summary."""
     for k, spec in enumerate(specs):

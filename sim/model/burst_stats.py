@@ -11,18 +11,18 @@ as the rows of a 2-d array, and then answers per row.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
-QUANTILE_METHOD = "linear"
+QUANTILE_METHOD: Final = "linear"
 """numpy's default quantile definition, named so no site can drift to another."""
 
 
 
 def quantile(ready: np.ndarray | Sequence[float], q: Any) -> Any:
     """Quantile(s) `q` of the ready times, along the last axis (linear interpolation)."""
-    return np.quantile(ready, q, axis=-1, method=QUANTILE_METHOD)
+    return np.quantile(np.asarray(ready, dtype=float), q, axis=-1, method=QUANTILE_METHOD)
 
 
 def median(ready: np.ndarray | Sequence[float]) -> Any:
