@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from sim.model.node_model import NodeModel, NodeState, draw_work, ready_times
+from sim.model.node_model import NodeModel, draw_work
+from sim.model.node_state import NodeState
+from sim.model.ready_times import ready_times
 
 
 def naive_ready_times(model: NodeModel, launch_s: np.ndarray, work: np.ndarray) -> np.ndarray:

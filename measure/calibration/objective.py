@@ -15,7 +15,8 @@ from measure.calibration.data import Burst, ConfigKey
 from measure.calibration.host_costs import works_from_cpu
 from measure.calibration.predict import burst_ready_times, planned_launches
 from sim.model import calibration as cf
-from sim.model.node_model import NodeModel, ready_times
+from sim.model.node_model import NodeModel
+from sim.model.ready_times import ready_times
 
 QUANTILES = 50
 LEVELS = (np.arange(QUANTILES) + 0.5) / QUANTILES

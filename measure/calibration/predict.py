@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict
 from scipy.special import ndtri
 
 from sim.model.calibration import Calibration
-from sim.model.node_model import NodeModel, ready_times, work_from_normal
+from sim.model.node_model import NodeModel, work_from_normal
+from sim.model.ready_times import ready_times
 
 WORK_STREAM = 3
 """Stream id of the per-instance work draws (np.random.default_rng([stream, draw, seed, ...]))."""
