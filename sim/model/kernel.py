@@ -310,15 +310,16 @@ class ProcessorSharing(Generic[Job]):
         add_many() and next_completion() replayed on local copies, operation for operation, so
         the time is bit-identical to processing the joins with run_until().
         """
-        t_done = self.next_completion()
-        joins = self._joins
-        if not joins or joins[0][0] >= t_done or joins[0][0] >= bound:
-            return t_done
         heap = self._heap
-        k = len(heap)
         clock = self._clock
         virtual = self._virtual
         rate = self._rate
+        # (next_completion(), inlined: next_event() asks this once per node event)
+        t_done = clock + (heap[0][0] - virtual) / rate if heap else math.inf
+        joins = self._joins
+        if not joins or joins[0][0] >= t_done or joins[0][0] >= bound:
+            return t_done
+        k = len(heap)
         capacity = self._capacity
         background = self._background
         max_rate = self._max_rate
