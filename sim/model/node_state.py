@@ -266,7 +266,7 @@ class NodeState(Generic[Instance]):
             return self._advance_general(now)
         ready_now: list[Instance] = []
         pending = self._pending
-        if pending:
+        if pending and pending[0] < now:
             # Count the starts before each completion instant, as per-start events would.
             groups: list[tuple[SimTime, int]] = []
             self._next = self._ps.run_until(now, ready_now, groups)
@@ -284,9 +284,11 @@ class NodeState(Generic[Instance]):
             self.in_flight = in_flight
             if pending and pending[0] <= now:
                 self._count(now, True)
-        else:
+        else:  # (no start to count before a completion)
             self._next = self._ps.run_until(now, ready_now)
             self.in_flight -= len(ready_now)
+            if pending and pending[0] <= now:
+                self._count(now, True)
         self.ready += len(ready_now)
         if now > self._clock:
             self._clock = now
