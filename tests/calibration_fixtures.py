@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.model.node_model import NodeModel, draw_work, ready_times
+from sim.model.node_model import NodeModel, draw_work
+from sim.model.ready_times import ready_times
 from sim.model.units import seconds
 
 COUNTS = (8, 16, 32)

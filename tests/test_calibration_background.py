@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from sim.model.kernel import ProcessorSharing
-from sim.model.node_model import NodeModel, ready_times
+from sim.model.node_model import NodeModel
+from sim.model.ready_times import ready_times
 
 
 def test_one_background_thread_halves_a_lone_instance_on_one_core() -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.model.node_model import NodeModel, NodeState, ready_times
+from sim.model.node_model import NodeModel
+from sim.model.node_state import NodeState
+from sim.model.ready_times import ready_times
 
 
 def test_a_zero_warmup_adds_no_wait_and_a_window_delays_each_lone_instance() -> None:

@@ -15,7 +15,8 @@ from measure.calibration.families import FAMILY_BY_NAME
 from measure.calibration.fit import CalibrateOptions, calibrate, fit_family
 from measure.calibration.host_costs import measure_host_costs, residents_at_launch
 from measure.calibration.objective import Evaluator, replicate_noise
-from sim.model.node_model import NodeModel, ready_times
+from sim.model.node_model import NodeModel
+from sim.model.ready_times import ready_times
 
 HOST = NodeModel(
     cores=1.7, work_s=0.03, work_cv=0.1, delay_s=0.02, idle_load=0.004, work_growth=0.01

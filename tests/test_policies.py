@@ -11,7 +11,8 @@ import pytest
 from sim.engine.cluster import Cluster
 from sim.engine.request import Request
 from sim.engine.simulate import SimResult, simulate
-from sim.model.node_model import NodeModel, ready_times
+from sim.model.node_model import NodeModel
+from sim.model.ready_times import ready_times
 from sim.policies import (
     BatchingConfig,
     ConcurrencyCapConfig,

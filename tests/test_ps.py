@@ -134,3 +134,31 @@ def test_agrees_with_naive_remaining_work_simulation(capacity: float, max_rate: 
     oracle = np.array(naive_ps(list(zip(arrival.tolist(), work.tolist(), strict=True)),
                                capacity, max_rate))
     np.testing.assert_allclose(ours, oracle, rtol=1e-9, atol=1e-9)
+
+
+def test_queued_joins_run_in_one_loop_as_joining_and_popping_at_each_event_bit_for_bit() -> None:
+    # run_until() is the fused loop of join_due() and pop_completed(), and first_completion()
+    # the look-ahead past queued joins: both must give the step-by-step floats exactly, and
+    # the naive oracle's times. Join times rounded to 10 ms: many join together.
+    rng = np.random.default_rng([11, 0, 7])
+    n = 300
+    at = np.round(rng.uniform(0.0, 20.0, n), 2)
+    work = rng.exponential(0.1, n)
+    fused: ProcessorSharing = ProcessorSharing(capacity=2.0, max_rate=0.8)
+    stepwise: ProcessorSharing = ProcessorSharing(capacity=2.0, max_rate=0.8)
+    for ps in (fused, stepwise):
+        ps.join_later_many((float(at[i]), 0.0, i, float(work[i])) for i in range(n))
+    by_fused: dict[int, float] = {}
+    while (t := fused.first_completion(math.inf)) != math.inf:
+        done: list[int] = []
+        fused.run_until(t, done)
+        by_fused.update(dict.fromkeys(done, t))
+    by_step: dict[int, float] = {}
+    while (t_done := stepwise.next_completion()) != math.inf or stepwise.next_join() != math.inf:
+        if t_done <= stepwise.next_join():  # (completions first at the same instant)
+            by_step.update(dict.fromkeys(stepwise.pop_completed(t_done), t_done))
+        else:
+            stepwise.join_due(stepwise.next_join())
+    assert by_fused == by_step and len(by_fused) == n
+    oracle = naive_ps(list(zip(at.tolist(), work.tolist(), strict=True)), 2.0, 0.8)
+    np.testing.assert_allclose([by_fused[i] for i in range(n)], oracle, rtol=1e-9, atol=1e-9)

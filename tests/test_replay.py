@@ -19,7 +19,7 @@ from measure.harness.dataset import load_instances, load_manifests
 from measure.harness.replay import replay_spec
 from sim.errors import UserError
 from sim.model.calibration import load_calibration
-from sim.model.node_model import ready_times
+from sim.model.ready_times import ready_times
 from sim.model.schedule import LaunchSchedule, ScheduledLaunch, load_schedule, write_schedule
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "calibration" / "firmware.json"

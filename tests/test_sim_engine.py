@@ -13,7 +13,8 @@ import pytest
 from sim.engine.cluster import Cluster, NodeGroup
 from sim.engine.request import Request
 from sim.engine.simulate import SimResult, simulate
-from sim.model.node_model import NodeModel, ready_times
+from sim.model.node_model import NodeModel
+from sim.model.ready_times import ready_times
 from sim.policies.protocol import ImmediatePolicy, PlatformView
 from sim.streams import Stream, stream_rng
 from sim.workloads.processes import FixedSize, GeometricSize, PoissonWorkload
@@ -242,7 +243,7 @@ class Retargeting:
         at = [view.now + 0.001 * (i + 1) for i in range(request.count)][::-1]
         view.launch(node, request, range(request.count), at)
         env = view.env  # type: ignore[attr-defined]  # the engine's view is the Simulation
-        self.probe.append((len(env._queue), len(env.agenda)))
+        self.probe.append((len(env.event_queue), len(env.agenda)))
 
     def on_wakeup(self, view: PlatformView, token: object) -> None:
         return None

@@ -11,7 +11,8 @@ from scipy.special import ndtri
 
 from sim.model.burst_stats import first_ready, last_ready, median, quantile
 from sim.model.calibration import Calibration
-from sim.model.node_model import NodeModel, ready_times, work_from_normal
+from sim.model.node_model import NodeModel, work_from_normal
+from sim.model.ready_times import ready_times
 from sim.model.units import seconds
 from sim.streams import MeasureStream, measure_rng
 

@@ -16,7 +16,7 @@ from measure.harness.dataset import load_instances, load_manifests
 from sim.errors import UserError
 from sim.model.burst_stats import burst_figures
 from sim.model.calibration import Calibration, load_calibration
-from sim.model.node_model import ready_times
+from sim.model.ready_times import ready_times
 
 STATS = ("first_ready_s", "median_ready_s", "p95_ready_s", "all_ready_s")
 

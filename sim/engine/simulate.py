@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from heapq import heapify, heappop, heappush, heappushpop
 from typing import Any
 
-import simpy
-from simpy.events import NORMAL, Event
+from simpy.events import Event
 
 from sim.engine.cluster import Cluster
+from sim.engine.environment import PlatformEnvironment
+from sim.engine.flight import RequestState
+from sim.engine.node import EngineNode
 from sim.engine.records import (
     Columns,
     InstanceRecord,
@@ -23,10 +25,8 @@ from sim.engine.records import (
     NodeSummary,
     RecordSink,
     RequestRecord,
-    Row,
 )
 from sim.engine.request import Request
-from sim.model.node_model import NodeModel, NodeState
 from sim.policies.protocol import NodeView, Policy
 from sim.streams import Stream, stream_rng
 
@@ -34,119 +34,6 @@ SimTime = float
 
 # Launch times this much before `now` (relative) are float noise from a policy's arithmetic.
 _PAST_TOLERANCE = 1e-9
-
-
-class PlatformEnvironment(simpy.Environment):
-    """A SimPy environment whose event order also covers a node agenda.
-
-    SimPy's heap cannot move or cancel an entry, so a node whose next event moves earlier (a new
-    launch) would leave a stale wake-up behind on every such change. The agenda is a second heap
-    of (time, node, generation) merged into step(): a node has one live entry, a superseded entry
-    is skipped by its generation, and compaction keeps stale entries fewer than the nodes.
-    At equal times node events run first, so arrivals and timers see every node up to date.
-    """
-
-    def __init__(self, run_agenda: Callable[[], None]) -> None:
-        super().__init__(0.0)
-        self.agenda: list[tuple[SimTime, int, int]] = []
-        """Heap of (wake-up time, node id, generation)."""
-        self._run_agenda = run_agenda
-        """Pops and processes agenda entries while they come first (one call for a run of them,
-        not one step() each)."""
-
-    def schedule_at(self, event: Event, at: SimTime, priority: Any = NORMAL) -> None:
-        """Schedule an already triggered event at absolute time `at` (no now + delay rounding)."""
-        heappush(self._queue, (at, priority, next(self._eid), event))
-
-    def peek(self) -> SimTime:
-        t = super().peek()
-        if self.agenda and self.agenda[0][0] <= t:
-            return self.agenda[0][0]
-        return t
-
-    def step(self) -> None:
-        agenda = self.agenda
-        if agenda:
-            queue = self._queue
-            if not queue or agenda[0][0] <= queue[0][0]:
-                self._run_agenda()
-                return
-        super().step()
-
-
-class _Node:
-    """Engine side of one node: its NodeState plus its agenda bookkeeping (a NodeView)."""
-
-    __slots__ = (
-        "cpu_mark", "generation", "half_var", "id", "launches", "model", "sigma", "sim", "state",
-        "wake_at", "work_fixed", "work_varying",
-    )
-
-    def __init__(self, node_id: int, model: NodeModel, sim: Simulation) -> None:
-        self.id = node_id
-        self.sim = sim
-        self.model = model
-        self.state: NodeState[_Flight] = NodeState(model)
-        self.sigma = model.work_sigma
-        self.half_var = 0.5 * self.sigma * self.sigma
-        self.work_fixed = model.work_fixed_s
-        self.work_varying = model.work_varying_s
-        """work = work_fixed + work_varying * exp(sigma*z - half_var): work_from_normal inlined."""
-        self.generation = 0
-        self.wake_at = math.inf
-        """Time of the live agenda entry (inf: none)."""
-        self.launches = 0
-        self.cpu_mark = 0.0
-        """Busy core-seconds at the previous sample."""
-
-    def _observe(self) -> NodeState[_Flight]:
-        # Planned starts are counted lazily (NodeState.observe). A start at `now` counts as the
-        # node's own wake-up at `now` would: not yet while a node ordered before it is woken.
-        waking = self.sim.waking
-        self.state.observe(self.sim.env._now, waking is None or self.id <= waking)
-        return self.state
-
-    @property
-    def in_flight(self) -> int:
-        return self._observe().in_flight
-
-    @property
-    def ready(self) -> int:
-        return self.state.ready
-
-    @property
-    def planned(self) -> int:
-        return self._observe().planned
-
-
-class _RequestState:
-    """A request between its arrival and its last instance ready."""
-
-    __slots__ = (
-        "arrival", "count", "first_ready", "latency_sum", "launched", "launched_mask", "lifetime",
-        "nodes", "ready", "request", "request_id", "scale", "z",
-    )
-
-    def __init__(self, request: Request, z: list[float] | None) -> None:
-        self.request = request
-        self.request_id = request.request_id
-        self.arrival = request.arrival_s
-        self.count = request.count
-        self.z = z
-        self.scale = request.work_scale
-        self.lifetime = math.inf if request.lifetime_s is None else request.lifetime_s
-        self.launched = 0
-        self.launched_mask = bytearray(request.count)
-        """1 for each instance index already launched."""
-        self.ready = 0
-        self.first_ready = math.nan
-        self.latency_sum = 0.0
-        self.nodes: set[int] = set()
-
-
-_Flight = tuple[_RequestState, int, float]
-"""An instance in flight, as its node holds it: (request, index in request, launch time). The
-node hands it back when the instance is ready (no lookup by id)."""
 
 
 @dataclass
@@ -187,8 +74,10 @@ class Simulation:
         self.policy = policy
         self.replication = replication
         self.seed = seed
-        self.env = PlatformEnvironment(self._run_agenda)
-        self._nodes = [_Node(i, m, self) for i, m in enumerate(cluster.node_models())]
+        self.env = env = PlatformEnvironment(self._run_agenda)
+        self._set_now = env.clock_setter()
+        self._nodes = [EngineNode(i, m, lambda: env.now, lambda: self.waking)
+                       for i, m in enumerate(cluster.node_models())]
         self.waking: int | None = None
         """The node whose wake-up is being processed (its ready callbacks run), else None."""
         self._agenda = self.env.agenda
@@ -200,7 +89,7 @@ class Simulation:
         self._request_rows = buffers["requests"]
         self._sample_rows = buffers["node_samples"]
         self._node_rows = buffers["nodes"]
-        self._requests: dict[int, _RequestState] = {}
+        self._requests: dict[int, RequestState] = {}
         """Requests that arrived and are not yet all ready."""
         self._in_flight = 0
         """Instances launched (or planned) and not yet ready, cluster-wide."""
@@ -252,83 +141,30 @@ class Simulation:
             raise ValueError(f"launch time {min(at)} is in the past (now {now})")
         if min(instances) < 0 or max(instances) >= request.count:
             raise ValueError(f"instance indices must be in 0..{request.count - 1}")
-        self._mark_launched(st, instances)
-        state = target.state
-        work_s = target.model.work_s
-        lifetime = st.lifetime
-        scale = st.scale
-        z = st.z
-        sigma = target.sigma
-        half_var = target.half_var
-        work_fixed = target.work_fixed
-        work_varying = target.work_varying
-        started: list[_Flight] = []
-        works: list[float] = []
-        planned: list[_Flight] = []
-        planned_at: list[float] = []
-        planned_works: list[float] = []
-        exp = math.exp
-        if scale is not None:
-            all_works = [work_s * scale[index] for index in instances]
-        else:
-            assert z is not None
-            all_works = [work_fixed + work_varying * exp(sigma * z[index] - half_var)
-                         for index in instances]
-        for index, t, work in zip(instances, at, all_works, strict=True):
-            if t <= now:
-                started.append((st, index, now))
-                works.append(work)
-            else:
-                planned.append((st, index, t))
-                planned_at.append(t)
-                planned_works.append(work)
-        if planned:  # (before the started ones, as one plan() per instance in the loop did)
-            state.plan_batch(planned_at, planned, planned_works, lifetime)
-        if started:
-            state.launch_batch(now, started, works, lifetime)
+        st.mark_launched(instances)
+        target.launch(now, st, instances, at)
         self._next_instance += n
         self._in_flight += n
         if self._in_flight > self.peak_in_flight:
             self.peak_in_flight = self._in_flight
         st.launched += n
         st.nodes.add(node)
-        target.launches += n
         self._reschedule(target)
-
-    @staticmethod
-    def _mark_launched(st: _RequestState, instances: Sequence[int]) -> None:
-        """Refuse to launch an instance twice (a policy bug that would duplicate records)."""
-        mask = st.launched_mask
-        if isinstance(instances, range) and instances.step == 1:
-            start, stop = instances.start, instances.stop
-            if mask.find(1, start, stop) != -1:
-                raise ValueError(f"request {st.request.request_id}: an instance in "
-                                 f"{start}..{stop - 1} was already launched")
-            mask[start:stop] = b"\x01" * (stop - start)
-            return
-        if len(set(instances)) != len(instances) or any(mask[i] for i in instances):
-            raise ValueError(f"request {st.request.request_id}: an instance is launched twice")
-        for i in instances:
-            mask[i] = 1
 
     def wake_me(self, at: float, token: object) -> None:
         now = self.env.now
         if at < now:
             raise ValueError(f"wake-up time {at} is in the past (now {now})")
-        event = self.env.event()
-        event._ok = True
-        event._value = token
-        event.callbacks.append(self._timer)
-        self.env.schedule_at(event, at)
+        self.env.succeed_at(at, token).callbacks.append(self._timer)
         self._pending_timers += 1
 
     # --- engine -------------------------------------------------------------------------------
 
     def _timer(self, event: Event) -> None:
         self._pending_timers -= 1
-        self.policy.on_wakeup(self, event._value)
+        self.policy.on_wakeup(self, event.value)
 
-    def _reschedule(self, node: _Node) -> None:
+    def _reschedule(self, node: EngineNode) -> None:
         t = node.state.next_event()
         # A later next event keeps the earlier entry: waking early just reschedules.
         if t < node.wake_at:
@@ -349,7 +185,7 @@ class Simulation:
         event (at equal times nodes first). The engine's hottest loop: everything inlined."""
         env = self.env
         agenda = self._agenda
-        queue = env._queue
+        queue = env.event_queue
         if not agenda or (queue and agenda[0][0] > queue[0][0]):
             return
         nodes = self._nodes
@@ -359,11 +195,12 @@ class Simulation:
          col_latency) = (c.append for c in self._instance_rows.columns)
         inf = math.inf
         events = self.node_events
+        set_now = self._set_now
         entry = heappop(agenda)
         try:
             while True:
                 now, node_id, generation = entry
-                env._now = now
+                set_now(now)
                 node = nodes[node_id]
                 if generation == node.generation:
                     node.wake_at = inf
@@ -418,18 +255,9 @@ class Simulation:
         finally:
             self.node_events = events
 
-    def _finish(self, st: _RequestState, end: SimTime) -> None:
-        request = st.request
-        del self._requests[request.request_id]
-        complete = st.ready == request.count
-        all_ready = end if complete else math.nan
-        row: Row = (
-            request.request_id, request.tenant, request.count, request.arrival_s,
-            st.first_ready, all_ready, st.first_ready - request.arrival_s,
-            all_ready - request.arrival_s, len(st.nodes),
-            st.latency_sum / st.ready if st.ready else math.nan, st.ready, complete,
-        )
-        self._request_rows.append(row)
+    def _finish(self, st: RequestState, end: SimTime) -> None:
+        del self._requests[st.request_id]
+        self._request_rows.append(st.record(end))
 
     def _on_request(self, request: Request) -> None:
         self._sink.poll()
@@ -438,7 +266,7 @@ class Simulation:
         z = None
         if request.work_scale is None:
             z = self._work_rng.standard_normal(request.count).tolist()
-        self._requests[request.request_id] = _RequestState(request, z)
+        self._requests[request.request_id] = RequestState(request, z)
         self.policy.on_request(self, request)
 
     def _arrivals(self, requests: Iterable[Request]) -> Generator[Event, Any, None]:
@@ -451,11 +279,7 @@ class Simulation:
                     f"arrives at {at} < {env.now}"
                 )
             if at > env.now:
-                event = env.event()
-                event._ok = True
-                event._value = None
-                env.schedule_at(event, at)
-                yield event
+                yield env.succeed_at(at)
             self._on_request(request)
         self._arrivals_done = True
 
@@ -470,11 +294,7 @@ class Simulation:
             if not self._busy() and k > 0:
                 return
             k += 1
-            event = env.event()
-            event._ok = True
-            event._value = None
-            env.schedule_at(event, k * period)
-            yield event
+            yield env.succeed_at(k * period)
 
     def _sample(self, now: SimTime, period: float) -> None:
         self._sink.poll()

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from sim.model.node_model import NodeModel, NodeState, ready_times
+from sim.model.node_model import NodeModel
+from sim.model.node_state import NodeState
+from sim.model.ready_times import ready_times
 from sim.policies.base import LaunchClock, LoadTracker, PolicyConfig
 from sim.policies.concurrency_cap import ConcurrencyCap, ConcurrencyCapConfig
 from sim.policies.placement import Placement, place

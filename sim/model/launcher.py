@@ -1,0 +1,114 @@
+"""A node's launcher: when each launched instance starts and when its delay ends, and the work
+it then brings; the delay ends are queued as joins in the node's processor-sharing kernel.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+from typing import Generic
+
+from typing_extensions import TypeVar
+
+from sim.model.kernel import ProcessorSharing, SimTime
+from sim.model.node_model import NodeModel
+
+Instance = TypeVar("Instance", default=int)
+
+
+class Launcher(Generic[Instance]):
+    """Starts are serialised spawn_s apart; an instance started on a node with nothing in flight
+    opens a warm-up window (no delay ends before warmup_s); the delay lasts delay_s; the work
+    grows with the instances already on the node (work_growth).
+    """
+
+    __slots__ = ("_last_start", "_plan_seq", "_plans", "_ps", "_warm_until", "direct", "model")
+
+    def __init__(self, model: NodeModel, ps: ProcessorSharing[Instance]) -> None:
+        self.model = model
+        self._ps = ps
+        self.direct = model.spawn_s == 0.0 and model.warmup_s == 0.0 and not model.work_growth
+        """A planned launch then starts exactly at its time, leaves its delay exactly delay_s
+        later and its work does not depend on the node's state: plan() queues its delay end at
+        once, and its start is no event."""
+        self._plans: list[tuple[float, int, Instance, float]] = []
+        """Heap of (planned launch time, order, instance, work): the plans that are events."""
+        self._plan_seq = 0
+        self._last_start = -math.inf
+        self._warm_until = -math.inf
+        """End of the current warm-up window (CPU phases begin no earlier)."""
+
+    @property
+    def planned(self) -> int:
+        """Plans waiting in the heap (direct plans are already queued joins)."""
+        return len(self._plans)
+
+    def next_plan(self) -> SimTime:
+        """Time of the next planned start that is an event; math.inf if none."""
+        return self._plans[0][0] if self._plans else math.inf
+
+    def plan(self, at: SimTime, instance: Instance, work: float) -> SimTime:
+        """Plan `instance` to launch at `at`. Returns its delay end if direct, else `at` (the
+        start is then an event of its own)."""
+        if self.direct:
+            # What start() would do at `at`: start = at (no serialisation, no warm-up window).
+            entry = at + self.model.delay_s
+            self._ps.join_later(entry, at, instance, work)
+            return entry
+        heapq.heappush(self._plans, (at, self._plan_seq, instance, work))
+        self._plan_seq += 1
+        return at
+
+    def plan_direct(
+        self, ats: Sequence[SimTime], instances: Sequence[Instance], works: Sequence[float]
+    ) -> SimTime:
+        """plan() each instance when direct: their delay ends go straight to the kernel.
+        Returns the first delay end."""
+        delay = self.model.delay_s
+        self._ps.join_later_many([(at + delay, at, instance, work) for at, instance, work
+                                  in zip(ats, instances, works, strict=True)])
+        return min(ats) + delay
+
+    def pop_plan(self) -> tuple[Instance, float]:
+        """Remove the next planned start: (instance, work)."""
+        _, _, instance, work = heapq.heappop(self._plans)
+        return instance, work
+
+    def start(
+        self, now: SimTime, instance: Instance, work: float, in_flight: int, residents: int
+    ) -> None:
+        """Start `instance` at `now` (or when the launcher is free), `residents` instances being
+        on the node (booting or ready), `in_flight` of them not ready yet."""
+        self.start_batch(now, (instance,), (work,), in_flight, residents)
+
+    def start_batch(
+        self, now: SimTime, instances: Sequence[Instance], works: Sequence[float],
+        in_flight: int, residents: int,
+    ) -> None:
+        """start() each instance in order; `in_flight` of the `residents` are not ready yet."""
+        spawn = self.model.spawn_s
+        delay = self.model.delay_s
+        warmup = self.model.warmup_s
+        growth = self.model.work_growth
+        last = self._last_start
+        idle = in_flight == 0
+        joins: list[tuple[SimTime, float, Instance, float]] = []
+        # Starts are spawn_s apart and the warm-up window only moves later: the delay ends come
+        # in (time, start) order.
+        for instance, work in zip(instances, works, strict=True):
+            if growth:
+                work *= 1.0 + growth * residents
+                residents += 1
+            start = last + spawn
+            if start < now:
+                start = now
+            last = start
+            if idle:
+                self._warm_until = start + warmup
+                idle = False
+            entry = start + delay
+            joins.append((entry if entry > self._warm_until else self._warm_until, start,
+                          instance, work))
+        self._ps.join_later_many(joins, in_order=True)
+        self._last_start = last
