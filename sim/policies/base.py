@@ -4,7 +4,7 @@ spaced-launch families share (place a request whole, space its launches by an in
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -83,16 +83,27 @@ class LaunchClock:
         return max(0, round((self._next.get(node, now) - now) / interval_s))
 
 
-class SpacedLaunchPolicy(PolicyBase):
+class SpacedLaunchSettings(Protocol):
+    """What a spaced-launch family's config gives its policy (besides its interval rule)."""
+
+    placement: Placement
+    packing_capacity: int
+
+    @property
+    def display_name(self) -> str: ...
+
+
+C = TypeVar("C", bound=SpacedLaunchSettings)
+
+
+class SpacedLaunchPolicy(PolicyBase, Generic[C]):
     """Each request goes whole to the node `placement` picks (load: instances launched and not
     yet ready); its launches there are spaced by `interval_s`, after those still planned on the
     node. Families differ only in the interval (and batching in when it launches)."""
 
-    def __init__(self, name: str, placement: Placement, packing_capacity: int,
-                 rng: np.random.Generator) -> None:
-        super().__init__(name)
-        self._placement: Placement = placement
-        self._packing_capacity = packing_capacity
+    def __init__(self, config: C, rng: np.random.Generator) -> None:
+        super().__init__(config.display_name)
+        self._config = config
         self._rng = rng
         self._clock = LaunchClock()
         self._load = LoadTracker()
@@ -110,7 +121,8 @@ class SpacedLaunchPolicy(PolicyBase):
     def launch_whole(self, view: PlatformView, request: Request) -> None:
         """Place `request` on one node and plan its launches there, spaced by interval_s."""
         load = self._load.setup(len(view.nodes))
-        node = place(self._placement, load, request.count, self._rng, self._packing_capacity)
+        node = place(self._config.placement, load, request.count, self._rng,
+                     self._config.packing_capacity)
         at = self._clock.times(node, view.now, request.count, self.interval_s(view, node, request))
         view.launch(node, request, range(request.count), at)
         self._load.launched(node, request.count)

@@ -43,20 +43,18 @@ class BatchingConfig(PolicyConfig):
         return Batching(self, rng)
 
 
-class Batching(SpacedLaunchPolicy):
+class Batching(SpacedLaunchPolicy[BatchingConfig]):
     """A window timer per batch; a stale timer (batch already flushed by size) is ignored."""
 
     def __init__(self, config: BatchingConfig, rng: np.random.Generator) -> None:
-        super().__init__(config.display_name, config.placement, config.packing_capacity, rng)
-        self._config = config
-        self._interval_s = config.interval_ms / 1000
+        super().__init__(config, rng)
         self._queue: list[Request] = []
         self._queued_instances = 0
         self._batch = 0
         """Sequence number of the batch being collected: the token of its window timer."""
 
     def interval_s(self, view: PlatformView, node: int, request: Request) -> float:
-        return self._interval_s
+        return self._config.interval_ms / 1000
 
     def on_request(self, view: PlatformView, request: Request) -> None:
         if not self._queue:

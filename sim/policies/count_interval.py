@@ -83,12 +83,8 @@ class CountIntervalConfig(PolicyConfig):
         return CountInterval(self, rng)
 
 
-class CountInterval(SpacedLaunchPolicy):
+class CountInterval(SpacedLaunchPolicy[CountIntervalConfig]):
     """Places each request whole and spaces its launches by interval(planned + count)."""
-
-    def __init__(self, config: CountIntervalConfig, rng: np.random.Generator) -> None:
-        super().__init__(config.display_name, config.placement, config.packing_capacity, rng)
-        self._config = config
 
     def interval_s(self, view: PlatformView, node: int, request: Request) -> float:
         return self._config.interval_ms(view.nodes[node].planned + request.count) / 1000

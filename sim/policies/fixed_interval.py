@@ -34,12 +34,8 @@ class FixedIntervalConfig(PolicyConfig):
         return FixedInterval(self, rng)
 
 
-class FixedInterval(SpacedLaunchPolicy):
+class FixedInterval(SpacedLaunchPolicy[FixedIntervalConfig]):
     """Spaces launches per node by a constant interval."""
 
-    def __init__(self, config: FixedIntervalConfig, rng: np.random.Generator) -> None:
-        super().__init__(config.display_name, config.placement, config.packing_capacity, rng)
-        self._interval_s = config.interval_ms / 1000
-
     def interval_s(self, view: PlatformView, node: int, request: Request) -> float:
-        return self._interval_s
+        return self._config.interval_ms / 1000

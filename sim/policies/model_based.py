@@ -116,12 +116,8 @@ class ModelBasedConfig(PolicyConfig):
         return ModelBasedInterval(self, rng)
 
 
-class ModelBasedInterval(SpacedLaunchPolicy):
+class ModelBasedInterval(SpacedLaunchPolicy[ModelBasedConfig]):
     """count_interval whose interval comes from the node's model rather than a table."""
-
-    def __init__(self, config: ModelBasedConfig, rng: np.random.Generator) -> None:
-        super().__init__(config.display_name, config.placement, config.packing_capacity, rng)
-        self._config = config
 
     def interval_s(self, view: PlatformView, node: int, request: Request) -> float:
         cfg = self._config
