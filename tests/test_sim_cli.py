@@ -10,6 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from tiny_scenario import TINY, at, sim
 
+from sim.model.schedule import load_schedule
+
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> Path:
@@ -101,3 +103,31 @@ def test_tune_suggests_the_policy_or_parameter_meant(tiny: Path) -> None:
     done = sim("tune", str(tiny), "--policy", "batching", "--grid", "windows=1", cwd=tiny.parent)
     assert done.returncode == 2
     assert "did you mean 'window_s'?" in done.stderr
+
+
+def test_schedule_holds_the_launches_sim_run_records_on_that_node(tiny: Path) -> None:
+    out = tiny.parent / "run"
+    assert sim("run", str(tiny), "--out", str(out), "--json", cwd=tiny.parent).returncode == 0
+    path = tiny.parent / "schedule.json"
+    done = sim("schedule", str(tiny), "--policy", "concurrency_cap", "--node", "1",
+               "--replication", "1", "--out", str(path), cwd=tiny.parent)
+    assert done.returncode == 0, done.stderr
+    schedule = load_schedule(path)
+    instances = pq.read_table(out / "records" / "instances.parquet").to_pandas()
+    mine = instances[(instances.policy == "concurrency_cap") & (instances.replication == 1)
+                     & (instances.node == 1)].sort_values(["launch_s", "request_id",
+                                                           "instance_id"])
+    start = mine.launch_s.min()
+    assert [(s.request_id, s.instance_id) for s in schedule.launches] == list(
+        zip(mine.request_id, mine.instance_id, strict=True))
+    assert [s.at_s for s in schedule.launches] == (mine.launch_s - start).tolist()
+    assert [s.predicted_ready_s for s in schedule.launches] == (mine.ready_s - start).tolist()
+    assert (schedule.node, schedule.replication, schedule.policy) == (1, 1, "concurrency_cap")
+
+
+def test_schedule_of_a_policy_the_scenario_lacks_is_one_line(tiny: Path) -> None:
+    done = sim("schedule", str(tiny), "--policy", "batching", "--out", "s.json",
+               cwd=tiny.parent)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: policy 'batching' is not in ")
+    assert done.stderr.count("\n") == 1 and "immediate, concurrency_cap" in done.stderr

@@ -4,6 +4,7 @@ sweep) composed into one typer app; `main` is the console script's entry point."
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -11,25 +12,32 @@ from sim.cli import run, schedule, sweep
 from sim.entry import run_app
 from sim.files import ScenarioError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  rich_markup_mode=None, help="Simulate launch policies on a platform of "
-                  "calibrated nodes: compare them (run), tune one (tune), sweep a scenario "
-                  "(sweep), and check one against the real host (schedule, validate).")
+
+class _SimApp(typer.Typer):
+    """A scenario's mistakes are printed one `file:line:col: path: message` line each, exit
+    status 2, whichever command finds them (loading the file, or a sweep axis in it)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ScenarioError as exc:
+            for line in exc.lines:
+                print(line, file=sys.stderr)
+            return 2
+
+
+app = _SimApp(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+              rich_markup_mode=None, help="Simulate launch policies on a platform of calibrated "
+              "nodes: compare them (run), tune one (tune), sweep a scenario (sweep), and check "
+              "one against the real host (schedule, validate).")
 for group in (run.app, schedule.app, sweep.app):
     app.add_typer(group)
 
 
-def _report_scenario_error(error: BaseException) -> int:
-    """A scenario's mistakes, one `file:line:col: path: message` line each; exit status 2."""
-    assert isinstance(error, ScenarioError)
-    for line in error.lines:
-        print(line, file=sys.stderr)
-    return 2
-
-
 def main() -> None:
-    """Entry point of the `sim` command: user mistakes exit 2 with one line, never a traceback."""
-    run_app(app, {ScenarioError: _report_scenario_error})
+    """Entry point of the `sim` command: user mistakes exit 2 with one line (a scenario's, one
+    line per mistake), never a traceback."""
+    run_app(app)
 
 
 __all__ = ["app", "main"]
