@@ -11,7 +11,6 @@ import yaml
 from sim.files import ScenarioError, parse_yaml_model
 from sim.policies import BatchingConfig, ConcurrencyCapConfig
 from sim.scenario import BASE_DIR, Scenario, load_scenario
-from sim.workloads.processes import materialise
 from sim.workloads.tenant_mix import TenantMix, tenant_seed
 
 GOOD = """\
@@ -166,7 +165,7 @@ def test_a_trace_path_resolves_next_to_the_scenario_and_dumps_absolute(tmp_path:
     assert WORKLOAD in GOOD
     text = GOOD.replace(WORKLOAD, "workload:\n  kind: trace\n  path: traces/t.csv\n")
     sc = load_scenario(write(tmp_path, text)).scenario
-    requests = materialise(sc.workload, 0, sc.seed)  # type: ignore[arg-type]
+    requests = list(sc.workload.requests(0, sc.seed))
     assert [(r.arrival_s, r.count) for r in requests] == [(0.0, 3), (0.5, 1)]
     # Plain data that validates again anywhere, with no base folder: what sweeps send out.
     again = Scenario.model_validate(sc.model_dump())

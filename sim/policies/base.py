@@ -76,12 +76,6 @@ class LaunchClock:
         self._next[node] = times[-1] + interval_s if times else start
         return times
 
-    def backlog(self, node: int, now: float, interval_s: float) -> int:
-        """Launches still waiting for their slot on `node` at `now` (for interval choices)."""
-        if interval_s <= 0:
-            return 0
-        return max(0, round((self._next.get(node, now) - now) / interval_s))
-
 
 class SpacedLaunchSettings(Protocol):
     """What a spaced-launch family's config gives its policy (besides its interval rule)."""
