@@ -55,10 +55,12 @@ def write_run(loaded: LoadedScenario, tables: dict[str, pa.Table], out: Path) ->
     report = build_report(report_input(loaded, frames))
     files = {k: str(v) for k, v in write_report(report, out).items()}
     metrics: dict[str, Any] = {}
-    for row in report.statistics.itertuples(index=False):
-        metrics.setdefault(row.metric, {}).setdefault(row.policy, {})[row.stat] = {
-            "value": row.value, "ci_low": row.ci_low, "ci_high": row.ci_high,
-            "diff_vs_baseline": row.diff, "diff_low": row.diff_low, "diff_high": row.diff_high,
+    for row in report.statistics.to_dict("records"):
+        by_policy = metrics.setdefault(str(row["metric"]), {}).setdefault(str(row["policy"]), {})
+        by_policy[str(row["stat"])] = {
+            "value": row["value"], "ci_low": row["ci_low"], "ci_high": row["ci_high"],
+            "diff_vs_baseline": row["diff"], "diff_low": row["diff_low"],
+            "diff_high": row["diff_high"],
         }
     sc = loaded.scenario
     return {
