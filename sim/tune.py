@@ -45,7 +45,7 @@ class TuneResult:
     """What the search minimised, and under which all-ready constraint."""
     candidates: tuple[Candidate, ...]
     """Sorted: feasible first, then by objective."""
-    reference: Candidate | None
+    reference: Candidate
     """`immediate` on the same replications, for scale."""
     skipped: tuple[str, ...]
     """Grid points that do not validate, with the reason."""
@@ -180,8 +180,7 @@ def tune_summary(loaded: LoadedScenario, result: TuneResult) -> dict[str, Any]:
             **_candidate_summary(best),
             "config": best.config.model_dump(mode="json", exclude={"label"}),
         },
-        "reference_immediate": None if result.reference is None
-        else _candidate_summary(result.reference),
+        "reference_immediate": _candidate_summary(result.reference),
         "candidates": [_candidate_summary(c) for c in result.candidates],
         "skipped": list(result.skipped),
     }

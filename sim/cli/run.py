@@ -118,10 +118,7 @@ def _print_tune(result: TuneResult) -> None:
     table = Table(title=f"{result.policy}: {name} (s), best first")
     for column in ("settings", name, "95% CI", f"{obj.stat} time to all", "within slack"):
         table.add_column(column, justify="left" if column == "settings" else "right")
-    rows = list(result.candidates)
-    if result.reference is not None:
-        rows.append(result.reference)
-    for c in rows:
+    for c in (*result.candidates, result.reference):
         settings = ", ".join(f"{k}={v}" for k, v in c.settings.items()) or "immediate (reference)"
         table.add_row(settings, f"{c.objective:.3f}", f"[{c.objective_ci[0]:.3f}, "
                       f"{c.objective_ci[1]:.3f}]", f"{c.all_ready:.3f}",
