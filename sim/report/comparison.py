@@ -196,9 +196,8 @@ def headline_table(report: Report) -> tuple[list[str], list[list[str]]]:
     rows = []
     for metric in METRICS:
         for stat in ("mean", "p95"):
-            frame = report.statistics[(report.statistics.metric == metric.name)
-                                      & (report.statistics.stat == stat)].dropna(
-                                          subset=["value"])
+            chosen = (report.statistics.metric == metric.name) & (report.statistics.stat == stat)
+            frame = report.statistics[chosen].dropna(subset=["value"])
             if frame.empty:
                 continue
             best = frame.iloc[int(np.argmin(frame.value.to_numpy(dtype=float)))]
