@@ -35,7 +35,7 @@ try:
     from sim.engine.simulate import simulate
     from sim.engine.cluster import Cluster
     from sim.engine.records import ParquetSink
-    from sim.policies.protocol import ImmediatePolicy
+    from sim.policies.immediate import ImmediatePolicy
 except ImportError:  # the layout before sim/engine/ and sim/policies/protocol.py
     from sim.engine import simulate
     from sim.cluster import Cluster

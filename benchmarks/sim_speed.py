@@ -32,7 +32,8 @@ from sim.engine.records import ParquetSink
 from sim.engine.request import Request
 from sim.engine.simulate import simulate
 from sim.model.node_model import NodeModel
-from sim.policies.protocol import ImmediatePolicy, PlatformView
+from sim.policies.immediate import ImmediatePolicy
+from sim.policies.protocol import PlatformView
 from sim.workloads.processes import GeometricSize, PoissonWorkload
 
 LOCK = Path("/tmp/bootstorm-measuring")

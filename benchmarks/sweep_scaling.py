@@ -25,7 +25,8 @@ import typer
 
 from sim.scenario import load_scenario
 from sim.sweep.executors import ExecutorKind, ExecutorSpec, open_executor
-from sim.sweep.plan import SweepPlan, distinct, plan_sweep, run_sweep, run_task
+from sim.sweep.plan import SweepPlan, distinct, plan_sweep
+from sim.sweep.runner import metrics_task, run_sweep
 
 LOCK = Path("/tmp/bootstorm-measuring")
 RESULTS = Path(__file__).resolve().parent / "results" / "sweep_scaling.json"
@@ -78,7 +79,7 @@ def startup(spec: ExecutorSpec) -> float:
 def open_startup(kind: ExecutorKind, workers: int | None) -> float:
     started = time.perf_counter()
     with open_executor(ExecutorSpec(kind, workers)) as opened:
-        for future in [opened.executor.submit(run_task, ()) for _ in range(opened.parallelism)]:
+        for future in [opened.executor.submit(metrics_task, ()) for _ in range(opened.parallelism)]:
             future.result()
     return time.perf_counter() - started
 

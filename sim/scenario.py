@@ -3,7 +3,7 @@ compare, metrics and SLOs, replications and seed. Pure validated data, loaded fr
 
 Paths (calibrations, traces) are resolved while validating, against the scenario file's folder
 and then the repository root, and stored absolute: a validated scenario dumps to a plain dict that
-validates again anywhere (what `sim sweep` sends to its workers).
+validates again anywhere (what the runner, sim/sweep/runner.py, sends to its workers).
 
 Sweeps (issue 7): a top-level `sweep:` maps dotted paths into the scenario to lists of values,
 e.g. `sweep: {cluster.nodes.0.count: [4, 8, 16], policies.1.window_s: [0.1, 0.5]}`; each point of

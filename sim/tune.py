@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import yaml
 from pydantic import ValidationError
 
 from sim.policies import FAMILIES, ImmediateConfig, PolicyConfig
-from sim.report.statistics import statistic, t_interval
-from sim.scenario import ObjectiveSpec, Scenario
-from sim.sweep.experiment import run_scenario
+from sim.report.statistics import METRICS, per_replication, statistic, t_interval
+from sim.scenario import LoadedScenario, ObjectiveSpec, Scenario
+from sim.sweep.runner import run_scenario
 
 
 class TuneError(ValueError):
@@ -39,10 +40,12 @@ class Candidate:
 @dataclass(frozen=True)
 class TuneResult:
     policy: str
+    """The policy tuned: a label of the scenario or a family name."""
     objective: ObjectiveSpec
+    """What the search minimised, and under which all-ready constraint."""
     candidates: tuple[Candidate, ...]
     """Sorted: feasible first, then by objective."""
-    reference: Candidate | None
+    reference: Candidate
     """`immediate` on the same replications, for scale."""
     skipped: tuple[str, ...]
     """Grid points that do not validate, with the reason."""
@@ -66,6 +69,18 @@ def base_config(scenario: Scenario, policy: str) -> tuple[type[PolicyConfig], di
     raise TuneError(f"unknown policy {policy!r}; {hint}use one of: {', '.join(known)}")
 
 
+def parse_grid(specs: Sequence[str]) -> dict[str, list[Any]]:
+    """`--grid NAME=V1,V2,...` options as axes (each value read as YAML)."""
+    grid: dict[str, list[Any]] = {}
+    for spec in specs:
+        name, sep, values = spec.partition("=")
+        if not sep or not name or not values:
+            raise TuneError(f"--grid {spec!r} is not NAME=V1,V2,...; for example "
+                            "--grid interval_ms=0,5,10")
+        grid[name.strip()] = [yaml.safe_load(v) for v in values.split(",")]
+    return grid
+
+
 def grid_points(family: type[PolicyConfig], overrides: Mapping[str, Sequence[Any]]
                 ) -> list[dict[str, Any]]:
     """The cross product of the family's default grid, with `overrides` replacing or adding
@@ -87,19 +102,18 @@ def grid_points(family: type[PolicyConfig], overrides: Mapping[str, Sequence[Any
 
 def _evaluate(scenario: Scenario, config: PolicyConfig, objective: ObjectiveSpec
               ) -> tuple[float, tuple[float, float], float]:
+    """The objective's mean over replications with its interval (each replication's statistic
+    computed as the report does), and the mean of the same statistic of time to all ready."""
     tables = run_scenario(scenario, [config])
-    column = {"instance_latency_s": "latency_s"}.get(objective.metric, objective.metric)
-    kind = "instances" if objective.metric == "instance_latency_s" else "requests"
-    frame = tables[kind].to_pandas()
+    metric = next(m for m in METRICS if m.name == objective.metric)
+    per_rep = per_replication(tables[metric.table].to_pandas(), metric.column)
+    mean, low, high = t_interval(per_rep[per_rep.stat == objective.stat]["value"].to_numpy())
     requests = tables["requests"].to_pandas()
-    per_rep, all_ready = [], []
+    all_ready = []
     for rep in range(scenario.replications):
-        values = frame.loc[frame.replication == rep, column].to_numpy(dtype=float)
-        per_rep.append(statistic(values[np.isfinite(values)], objective.stat))
         done = requests.loc[requests.replication == rep, "time_to_all_s"].to_numpy(dtype=float)
         # A request never all ready counts as infinitely late: the constraint then fails.
         all_ready.append(statistic(np.where(np.isfinite(done), done, math.inf), objective.stat))
-    mean, low, high = t_interval(per_rep)
     return mean, (low, high), float(np.mean(all_ready))
 
 
@@ -148,3 +162,25 @@ def tune(
     )
     reference = Candidate({}, ImmediateConfig(), ref_value, ref_ci, ref_all, feasible(ref_all))
     return TuneResult(policy, objective, tuple(candidates), reference, tuple(skipped))
+
+
+def _candidate_summary(c: Candidate) -> dict[str, Any]:
+    return {"settings": c.settings, "objective": c.objective, "objective_ci": list(c.objective_ci),
+            "all_ready": c.all_ready, "feasible": c.feasible}
+
+
+def tune_summary(loaded: LoadedScenario, result: TuneResult) -> dict[str, Any]:
+    """What `sim tune --json` prints: every candidate, the best one's full config, and the
+    `immediate` reference."""
+    best = result.best
+    return {
+        "scenario": loaded.scenario.name, "file": str(loaded.path), "policy": result.policy,
+        "objective": result.objective.model_dump(),
+        "best": None if best is None else {
+            **_candidate_summary(best),
+            "config": best.config.model_dump(mode="json", exclude={"label"}),
+        },
+        "reference_immediate": _candidate_summary(result.reference),
+        "candidates": [_candidate_summary(c) for c in result.candidates],
+        "skipped": list(result.skipped),
+    }

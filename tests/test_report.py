@@ -26,9 +26,9 @@ from sim.report.comparison import (
     size_class,
     write_report,
 )
-from sim.report.statistics import METRICS, Metric, slo_attainment, summarise
+from sim.report.statistics import METRICS, Metric, policy_statistics, slo_attainment
 from sim.scenario import Scenario
-from sim.sweep.experiment import run_scenario
+from sim.sweep.runner import run_scenario
 
 FIRST = (Metric("time_to_first_s", "requests", "time_to_first_s", "first"),)
 
@@ -48,7 +48,7 @@ def scipy_interval(x: list[float]) -> tuple[float, float]:
 
 
 def test_mean_and_its_interval_over_replications_match_scipy() -> None:
-    summary = summarise({"requests": hand_table()}, "A", FIRST, ["A", "B"])
+    summary = policy_statistics({"requests": hand_table()}, "A", FIRST, ["A", "B"])
     row = summary[(summary.policy == "A") & (summary.stat == "mean")].iloc[0]
     assert row.value == pytest.approx(3.0)
     assert (row.ci_low, row.ci_high) == pytest.approx(scipy_interval([2.0, 3.0, 4.0]))
@@ -56,14 +56,14 @@ def test_mean_and_its_interval_over_replications_match_scipy() -> None:
 
 
 def test_percentiles_are_taken_within_each_replication() -> None:
-    summary = summarise({"requests": hand_table()}, "A", FIRST, ["A", "B"])
+    summary = policy_statistics({"requests": hand_table()}, "A", FIRST, ["A", "B"])
     p95 = summary[(summary.policy == "A") & (summary.stat == "p95")].iloc[0]
     # Linear interpolation: the 95th percentile of (x, x+1, x+2) is x + 1.9.
     assert p95.value == pytest.approx(np.mean([2.9, 3.9, 4.9]))
 
 
 def test_the_difference_against_the_baseline_is_paired_by_replication() -> None:
-    summary = summarise({"requests": hand_table()}, "A", FIRST, ["A", "B"])
+    summary = policy_statistics({"requests": hand_table()}, "A", FIRST, ["A", "B"])
     row = summary[(summary.policy == "B") & (summary.stat == "mean")].iloc[0]
     diffs = [1.0 - 2.0, 2.0 - 3.0, 2.0 - 4.0]
     assert row["diff"] == pytest.approx(np.mean(diffs))
@@ -74,7 +74,8 @@ def test_the_difference_against_the_baseline_is_paired_by_replication() -> None:
 
 def test_one_replication_gives_a_value_without_an_interval() -> None:
     table = hand_table()
-    summary = summarise({"requests": table[table.replication == 0]}, "A", FIRST, ["A", "B"])
+    summary = policy_statistics({"requests": table[table.replication == 0]}, "A", FIRST,
+                                ["A", "B"])
     row = summary[(summary.policy == "B") & (summary.stat == "mean")].iloc[0]
     assert row.value == pytest.approx(1.0)
     assert np.isnan(row.ci_low) and np.isnan(row.diff_low)
@@ -168,7 +169,7 @@ def test_the_html_page_renders_in_headless_chromium(report_dir: Path) -> None:
 
 
 def test_the_headline_names_the_policy_with_the_lowest_value() -> None:
-    summary = summarise({"requests": hand_table()}, "A", FIRST, ["A", "B"])
+    summary = policy_statistics({"requests": hand_table()}, "A", FIRST, ["A", "B"])
     report = Report(ReportInput("t", "", ("A", "B"), "A", {}), summary, pd.DataFrame(),
                     pd.DataFrame(), ())
     header, rows = headline_table(report)

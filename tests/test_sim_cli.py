@@ -4,46 +4,13 @@ exit 2, --json keeps stdout pure JSON, and a tiny scenario runs end to end."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from tiny_scenario import TINY, at, sim
 
-TINY = """\
-name: tiny
-description: one request stream on two small nodes
-seed: 5
-replications: 2
-sample_period_s: 0.1
-cluster:
-  nodes:
-    - count: 2
-      model: {cores: 2, work_s: 0.3, work_cv: 0.2}
-workload:
-  kind: poisson
-  rate_per_s: 3
-  duration_s: 4
-  size: {kind: uniform, low: 1, high: 6}
-policies:
-  - name: immediate
-  - name: concurrency_cap
-    max_in_flight: 2
-metrics:
-  slo: {time_to_first_s: 0.5}
-"""
-
-
-def at(text: str, needle: str) -> str:
-    """line:col (1-based) where `needle` starts in `text`."""
-    start = text.index(needle)
-    return f"{text.count(chr(10), 0, start) + 1}:{start - text.rfind(chr(10), 0, start)}"
-
-
-def sim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sim.cli.run", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=240, check=False)
+from sim.model.schedule import load_schedule
 
 
 @pytest.fixture
@@ -56,7 +23,7 @@ def tiny(tmp_path: Path) -> Path:
 def test_a_bad_scenario_is_one_located_line_per_mistake_and_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(TINY.replace("max_in_flight: 2", "max_in_fligth: 2").replace(
-        "seed: 5", "seed: five"))
+        "seed: 11", "seed: five"))
     done = sim("run", str(path), cwd=tmp_path)
     assert done.returncode == 2
     assert done.stdout == ""
@@ -138,12 +105,29 @@ def test_tune_suggests_the_policy_or_parameter_meant(tiny: Path) -> None:
     assert "did you mean 'window_s'?" in done.stderr
 
 
-def test_two_worker_processes_give_exactly_the_serial_tables(tiny: Path) -> None:
-    from sim.scenario import load_scenario
-    from sim.sweep.experiment import run_scenario
+def test_schedule_holds_the_launches_sim_run_records_on_that_node(tiny: Path) -> None:
+    out = tiny.parent / "run"
+    assert sim("run", str(tiny), "--out", str(out), "--json", cwd=tiny.parent).returncode == 0
+    path = tiny.parent / "schedule.json"
+    done = sim("schedule", str(tiny), "--policy", "concurrency_cap", "--node", "1",
+               "--replication", "1", "--out", str(path), cwd=tiny.parent)
+    assert done.returncode == 0, done.stderr
+    schedule = load_schedule(path)
+    instances = pq.read_table(out / "records" / "instances.parquet").to_pandas()
+    mine = instances[(instances.policy == "concurrency_cap") & (instances.replication == 1)
+                     & (instances.node == 1)].sort_values(["launch_s", "request_id",
+                                                           "instance_id"])
+    start = mine.launch_s.min()
+    assert [(s.request_id, s.instance_id) for s in schedule.launches] == list(
+        zip(mine.request_id, mine.instance_id, strict=True))
+    assert [s.at_s for s in schedule.launches] == (mine.launch_s - start).tolist()
+    assert [s.predicted_ready_s for s in schedule.launches] == (mine.ready_s - start).tolist()
+    assert (schedule.node, schedule.replication, schedule.policy) == (1, 1, "concurrency_cap")
 
-    sc = load_scenario(tiny).scenario
-    serial = run_scenario(sc)
-    parallel = run_scenario(sc, workers=2)
-    for kind, table in serial.items():
-        assert parallel[kind].equals(table), kind
+
+def test_schedule_of_a_policy_the_scenario_lacks_is_one_line(tiny: Path) -> None:
+    done = sim("schedule", str(tiny), "--policy", "batching", "--out", "s.json",
+               cwd=tiny.parent)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: policy 'batching' is not in ")
+    assert done.stderr.count("\n") == 1 and "immediate, concurrency_cap" in done.stderr

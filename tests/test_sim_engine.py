@@ -15,7 +15,8 @@ from sim.engine.request import Request
 from sim.engine.simulate import SimResult, simulate
 from sim.model.node_model import NodeModel
 from sim.model.ready_times import ready_times
-from sim.policies.protocol import ImmediatePolicy, PlatformView
+from sim.policies.immediate import ImmediatePolicy
+from sim.policies.protocol import PlatformView
 from sim.streams import Stream, stream_rng
 from sim.workloads.processes import FixedSize, GeometricSize, PoissonWorkload
 

@@ -25,7 +25,7 @@ from sim.engine.records import (
 )
 from sim.engine.simulate import simulate
 from sim.model.node_model import NodeModel
-from sim.policies.protocol import ImmediatePolicy
+from sim.policies.immediate import ImmediatePolicy
 from sim.workloads.processes import GeometricSize, PoissonWorkload
 
 CLUSTER = Cluster.homogeneous(3, NodeModel(cores=2, work_s=0.2, delay_s=0.05, work_cv=0.3))

@@ -1,38 +1,46 @@
-"""Replications: serial and process-pool runs give identical results; confidence intervals
-cover the true mean as often as they claim.
+"""Replications through the one runner (sim.sweep.runner.run_scenario): a local process pool
+gives exactly the serial tables, a replication does not depend on how many others run, and
+confidence intervals over replications cover the true mean as often as they claim.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
+from tiny_scenario import TINY
 
-from sim.engine.cluster import Cluster
-from sim.model.node_model import NodeModel
-from sim.policies.protocol import ImmediateBuilder
-from sim.sweep.replications import ReplicationTask, confidence_interval, run_replications, summarize
-from sim.workloads.processes import GeometricSize, PoissonWorkload
+from sim.report.statistics import confidence_interval
+from sim.scenario import Scenario
+from sim.sweep.runner import run_scenario
 
-TASK = ReplicationTask(
-    cluster=Cluster.homogeneous(4, NodeModel(cores=2, work_s=0.3, delay_s=0.1, work_cv=0.5)),
-    workload=PoissonWorkload(rate_per_s=4.0, duration_s=100.0, size=GeometricSize(mean=5)),
-    policy=ImmediateBuilder(),
-    seed=11,
-    sample_period_s=1.0,
-)
+SCENARIO = Scenario.model_validate(yaml.safe_load(TINY))
 
 
-def test_parallel_replications_equal_serial_ones_exactly() -> None:
-    serial = run_replications(TASK, 4)
-    parallel = run_replications(TASK, 4, workers=2)
-    assert [r.replication for r in parallel] == [0, 1, 2, 3]
-    assert serial == parallel
-    assert serial[0].instances != serial[1].instances  # replications differ from each other
+def test_two_worker_processes_give_exactly_the_serial_tables() -> None:
+    serial = run_scenario(SCENARIO)
+    parallel = run_scenario(SCENARIO, workers=2)
+    for kind, table in serial.items():
+        assert parallel[kind].equals(table), kind
+    requests = serial["requests"].to_pandas()
+    assert list(requests.replication.unique()) == [0, 1]  # replication-major order
+    first, second = (requests[(requests.replication == r) & (requests.policy == "immediate")]
+                     for r in (0, 1))
+    assert first.arrival_s.tolist() != second.arrival_s.tolist(), "replications differ"
 
 
-def test_a_replication_does_not_depend_on_which_others_run() -> None:
-    alone = run_replications(TASK, [2])
-    assert alone[0] == run_replications(TASK, 3)[2]
+def test_a_replication_does_not_depend_on_how_many_others_run() -> None:
+    three = run_scenario(SCENARIO.model_copy(update={"replications": 3}))
+    two = run_scenario(SCENARIO)
+    for kind, table in two.items():
+        mine = three[kind].to_pandas()
+        assert mine[mine.replication < 2].reset_index(drop=True).equals(table.to_pandas()), kind
+
+
+def test_progress_counts_every_unit_once() -> None:
+    done: list[int] = []
+    run_scenario(SCENARIO, on_units_done=done.append, workers=2)
+    assert sum(done) == SCENARIO.replications * len(SCENARIO.policies)
 
 
 def test_confidence_intervals_cover_the_true_mean_95_percent_of_the_time() -> None:
@@ -41,9 +49,6 @@ def test_confidence_intervals_cover_the_true_mean_95_percent_of_the_time() -> No
     assert np.mean(covered) == pytest.approx(0.95, abs=0.012)
 
 
-def test_summaries_over_replications() -> None:
-    results = run_replications(TASK, 3)
-    ci = summarize(results, lambda r: float(np.mean([i.latency_s for i in r.instances])))
-    assert ci.n == 3 and ci.low < ci.mean < ci.high
+def test_one_replication_has_a_mean_and_no_interval() -> None:
     single = confidence_interval([1.0])
     assert single.mean == 1.0 and np.isnan(single.half_width)

@@ -14,7 +14,8 @@ from sim.engine.cluster import Cluster
 from sim.engine.request import Request
 from sim.engine.simulate import SimResult, simulate
 from sim.model.node_model import NodeModel
-from sim.policies.protocol import ImmediatePolicy, PlatformView
+from sim.policies.immediate import ImmediatePolicy
+from sim.policies.protocol import PlatformView
 from sim.workloads.processes import (
     DeterministicWork,
     ExponentialWork,

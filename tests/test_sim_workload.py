@@ -23,12 +23,11 @@ from sim.workloads.processes import (
     TraceWorkload,
     UniformSize,
     Workload,
-    materialise,
 )
 
 
 def test_poisson_arrivals_have_the_requested_rate_and_exponential_gaps() -> None:
-    requests = materialise(PoissonWorkload(rate_per_s=50.0, duration_s=2_000.0), 0, 1)
+    requests = list(PoissonWorkload(rate_per_s=50.0, duration_s=2_000.0).requests(0, 1))
     times = np.array([r.arrival_s for r in requests])
     assert len(times) == pytest.approx(100_000, rel=0.01)
     gaps = np.diff(times)
@@ -40,7 +39,7 @@ def test_poisson_arrivals_have_the_requested_rate_and_exponential_gaps() -> None
 def test_mmpp_on_off_arrivals_are_bursty_with_the_long_run_rate() -> None:
     workload = MMPPWorkload(rates_per_s=(40.0, 0.0), mean_sojourn_s=(2.0, 8.0),
                             duration_s=20_000.0)
-    times = np.array([r.arrival_s for r in materialise(workload, 0, 2)])
+    times = np.array([r.arrival_s for r in workload.requests(0, 2)])
     assert workload.mean_rate_per_s == pytest.approx(8.0)
     assert len(times) / 20_000.0 == pytest.approx(8.0, rel=0.03)
     per_second = np.bincount(times.astype(int))
@@ -51,7 +50,7 @@ def test_mmpp_on_off_arrivals_are_bursty_with_the_long_run_rate() -> None:
 def test_the_daily_pattern_peaks_and_dips_where_it_is_told() -> None:
     workload = DailyWorkload(mean_rate_per_s=2.0, amplitude=0.8, duration_s=86_400.0,
                              peak_s=43_200.0)
-    times = np.array([r.arrival_s for r in materialise(workload, 0, 3)])
+    times = np.array([r.arrival_s for r in workload.requests(0, 3)])
     assert len(times) == pytest.approx(2.0 * 86_400, rel=0.02)
     hourly = np.bincount((times // 3_600).astype(int), minlength=24) / 3_600
     assert int(np.argmax(hourly)) in (11, 12)
@@ -67,7 +66,7 @@ def test_the_daily_pattern_peaks_and_dips_where_it_is_told() -> None:
 )
 def test_request_sizes_follow_their_distribution(size: object, mean: float) -> None:
     workload = PoissonWorkload(rate_per_s=100.0, duration_s=400.0, size=size)  # type: ignore[arg-type]
-    counts = np.array([r.count for r in materialise(workload, 0, 4)])
+    counts = np.array([r.count for r in workload.requests(0, 4)])
     assert counts.min() >= 1
     assert counts.mean() == pytest.approx(mean, rel=0.03)
 
@@ -84,17 +83,17 @@ def test_work_distributions_have_mean_one_and_their_cv() -> None:
 def test_streams_are_independent_so_changing_sizes_keeps_arrival_times() -> None:
     small = PoissonWorkload(rate_per_s=5.0, duration_s=100.0, size=FixedSize(count=1))
     large = small.model_copy(update={"size": GeometricSize(mean=50)})
-    assert [r.arrival_s for r in materialise(small, 0, 9)] == \
-        [r.arrival_s for r in materialise(large, 0, 9)]
-    other_replication = [r.arrival_s for r in materialise(small, 1, 9)]
-    assert other_replication != [r.arrival_s for r in materialise(small, 0, 9)]
-    assert materialise(large, 0, 9) == materialise(large, 0, 9)
+    assert [r.arrival_s for r in small.requests(0, 9)] == \
+        [r.arrival_s for r in large.requests(0, 9)]
+    other_replication = [r.arrival_s for r in small.requests(1, 9)]
+    assert other_replication != [r.arrival_s for r in small.requests(0, 9)]
+    assert list(large.requests(0, 9)) == list(large.requests(0, 9))
 
 
 def test_tenants_and_work_scales_are_drawn_per_request() -> None:
     workload = PoissonWorkload(rate_per_s=10.0, duration_s=100.0, tenants=3,
                                size=FixedSize(count=4), work=ExponentialWork())
-    requests = materialise(workload, 0, 1)
+    requests = list(workload.requests(0, 1))
     assert {r.tenant for r in requests} == {"t0", "t1", "t2"}
     assert all(r.work_scale is not None and len(r.work_scale) == 4 for r in requests)
 
@@ -102,7 +101,7 @@ def test_tenants_and_work_scales_are_drawn_per_request() -> None:
 def test_a_trace_is_replayed_with_its_own_columns(tmp_path: Path) -> None:
     trace = tmp_path / "trace.csv"
     trace.write_text("arrival_s,count,tenant,memory_mb\n0.5,3,alice,64\n0.5,1,bob,128\n2,10,alice,64\n")
-    requests = materialise(TraceWorkload(path=trace, time_scale=2.0), 0, 0)
+    requests = list(TraceWorkload(path=trace, time_scale=2.0).requests(0, 0))
     assert [(r.arrival_s, r.count, r.tenant, r.memory_mb) for r in requests] == [
         (1.0, 3, "alice", 64), (1.0, 1, "bob", 128), (4.0, 10, "alice", 64)]
 
@@ -111,7 +110,7 @@ def test_a_trace_without_counts_draws_sizes(tmp_path: Path) -> None:
     trace = tmp_path / "trace.csv"
     trace.write_text("arrival_s\n" + "\n".join(str(i) for i in range(200)) + "\n")
     workload = TraceWorkload(path=trace, size=UniformSize(low=2, high=4), max_requests=150)
-    requests = materialise(workload, 0, 1)
+    requests = list(workload.requests(0, 1))
     assert len(requests) == 150
     assert {r.count for r in requests} == {2, 3, 4}
 
@@ -120,9 +119,9 @@ def test_a_bad_trace_says_what_is_wrong(tmp_path: Path) -> None:
     trace = tmp_path / "trace.csv"
     trace.write_text("arrival_s,count\n2,1\n1,1\n")
     with pytest.raises(ValueError, match="nondecreasing"):
-        materialise(TraceWorkload(path=trace), 0, 0)
+        list(TraceWorkload(path=trace).requests(0, 0))
     with pytest.raises(ValueError, match="not found"):
-        materialise(TraceWorkload(path=tmp_path / "missing.csv"), 0, 0)
+        list(TraceWorkload(path=tmp_path / "missing.csv").requests(0, 0))
 
 
 def test_workloads_validate_from_plain_data() -> None:

@@ -12,45 +12,24 @@ import numpy as np
 import pandas as pd
 import pytest
 from calibration_fixtures import synthetic_table
+from tiny_scenario import TINY_SWEEP
 
-import sim.sweep.plan
+import sim.sweep.units
 from sim.model.node_model import NodeModel
-from sim.report.statistics import METRICS, STATISTICS, summarise
+from sim.report.statistics import METRICS, STATISTICS, policy_statistics
 from sim.scenario import LoadedScenario, load_scenario
 from sim.sweep.axes import AxisError, parse_axis
 from sim.sweep.executors import ExecutorSpec
-from sim.sweep.experiment import Tables, run_scenario
-from sim.sweep.plan import distinct, plan_sweep, read_provenance, run_sweep, run_task
+from sim.sweep.plan import distinct, plan_sweep
+from sim.sweep.runner import metrics_task, run_scenario, run_sweep
+from sim.sweep.table import read_provenance, sweep_provenance
+from sim.sweep.units import Tables
 
-TINY = """\
-name: tiny-sweep
-description: a Poisson stream on two small nodes, swept over its rate and a policy's cap
-seed: 11
-replications: 2
-sample_period_s: null
-cluster:
-  nodes:
-    - count: 2
-      model: {cores: 2, work_s: 0.3, work_cv: 0.2}
-workload:
-  kind: poisson
-  rate_per_s: 3
-  duration_s: 4
-  size: {kind: uniform, low: 1, high: 6}
-policies:
-  - name: immediate
-  - name: concurrency_cap
-    max_in_flight: 2
-metrics:
-  slo: {time_to_first_s: 0.5}
-sweep:
-  workload.rate_per_s: [1, 2.5, 4]
-  policies.concurrency_cap.max_in_flight: [1, 4]
-"""
 SERIAL = ExecutorSpec("serial")
 
 
-def scenario_file(tmp_path: Path, text: str = TINY, name: str = "tiny.yaml") -> LoadedScenario:
+def scenario_file(tmp_path: Path, text: str = TINY_SWEEP, name: str = "tiny.yaml"
+                  ) -> LoadedScenario:
     path = tmp_path / name
     path.write_text(text)
     return load_scenario(path)
@@ -74,20 +53,21 @@ def test_a_point_is_the_scenario_file_written_with_those_values(tmp_path: Path,
                                                                 tiny: LoadedScenario) -> None:
     plan = plan_sweep(tiny)
     point = plan.points[3]  # rate 2.5, cap 4
-    by_hand = scenario_file(tmp_path, TINY.replace("rate_per_s: 3", "rate_per_s: 2.5")
+    by_hand = scenario_file(tmp_path, TINY_SWEEP.replace("rate_per_s: 3", "rate_per_s: 2.5")
                             .replace("max_in_flight: 2", "max_in_flight: 4"), "hand.yaml")
     assert point.scenario == by_hand.scenario.model_copy(update={"sweep": {}})
 
 
 def test_each_row_is_what_sim_run_reports_for_its_point(tmp_path: Path,
                                                          tiny: LoadedScenario) -> None:
-    """Second implementation: the report's summarise() over run_scenario() of the point."""
+    """Second implementation: the report's policy_statistics() over run_scenario() of the
+    point."""
     plan = plan_sweep(tiny)
     table = run_sweep(plan, tmp_path / "out", SERIAL).table
     for point in (plan.points[0], plan.points[5]):
         tables = run_scenario(point.scenario)
         frames = {kind: t.to_pandas() for kind, t in tables.items()}
-        expected = summarise(frames, None, METRICS, point.scenario.policy_names)
+        expected = policy_statistics(frames, None, METRICS, point.scenario.policy_names)
         mine = table[table.point == point.index]
         for metric, stat in itertools.product(METRICS, STATISTICS):
             for policy in point.scenario.policy_names:
@@ -155,13 +135,13 @@ def test_an_interrupted_sweep_resumes_without_redoing_finished_units(
     plan = plan_sweep(tiny)
     total = len(distinct(plan.units))
     simulated: list[int] = []
-    real_run_unit = sim.sweep.plan.run_unit
+    real_simulate_unit = sim.sweep.units.simulate_unit
 
-    def counting_run_unit(*args: Any, **kwargs: Any) -> Tables:
+    def counting_simulate_unit(*args: Any, **kwargs: Any) -> Tables:
         simulated.append(1)
-        return real_run_unit(*args, **kwargs)
+        return real_simulate_unit(*args, **kwargs)
 
-    monkeypatch.setattr(sim.sweep.plan, "run_unit", counting_run_unit)
+    monkeypatch.setattr(sim.sweep.units, "simulate_unit", counting_simulate_unit)
     finished: list[int] = []
 
     def stop_after_two_tasks(n: int) -> None:
@@ -196,7 +176,8 @@ def test_more_replications_reuse_the_ones_done_and_a_new_seed_redoes_all(
     more = run_sweep(plan_sweep(tiny, replications=3), out, SERIAL)
     assert more.units_reused == first.units_run
     assert more.units_run == 3 + 6  # replication 2: immediate per rate, cap per point
-    reseeded = scenario_file(tmp_path, TINY.replace("seed: 11", "seed: 12"), "reseeded.yaml")
+    reseeded = scenario_file(tmp_path, TINY_SWEEP.replace("seed: 11", "seed: 12"),
+                             "reseeded.yaml")
     other = run_sweep(plan_sweep(reseeded), out, SERIAL)
     assert other.units_reused == 0
     assert set(other.table.seed) == {12}, "parts of the old seed stay out of the table"
@@ -265,25 +246,25 @@ def test_units_carry_calibrated_nodes_inline_and_provenance_hashes_the_file(
         name="fitted", work_draws=1, bootstrap=0, families=("ps_delay",), cores=2, max_nfev=15))
     calibration = tmp_path / "fitted.json"
     write_calibration(fitted, calibration)
-    loaded = scenario_file(tmp_path, TINY.replace(
+    loaded = scenario_file(tmp_path, TINY_SWEEP.replace(
         "model: {cores: 2, work_s: 0.3, work_cv: 0.2}", "calibration: fitted.json"))
     plan = plan_sweep(loaded, {"workload.rate_per_s": (2,),
                                "policies.concurrency_cap.max_in_flight": (2,)})
     unit = plan.units[0]
     assert unit.scenario["cluster"]["nodes"] == [
         {"count": 2, "model": fitted.model.model_dump(mode="json"), "name": "fitted"}]
-    provenance = sim.sweep.plan.sweep_provenance(plan, "serial", 0, 0)
+    provenance = sweep_provenance(plan, "serial", 0, 0)
     assert provenance["calibrations"] == [{"file": str(calibration),
                                            "sha256": sha256_file(calibration)}]
-    before = run_task(plan.units)
+    before = metrics_task(plan.units)
     calibration.unlink()
-    assert run_task(plan.units) == before
+    assert metrics_task(plan.units) == before
 
 
 def test_a_units_row_does_not_depend_on_the_batch_it_ran_in(tiny: LoadedScenario) -> None:
     """A task's rows do not depend on which other units share its batch."""
     plan = plan_sweep(tiny)
     units = distinct(plan.units)
-    whole = run_task(tuple(units[:4]))
-    alone = [row for u in units[:4] for row in run_task((u,))]
+    whole = metrics_task(tuple(units[:4]))
+    alone = [row for u in units[:4] for row in metrics_task((u,))]
     assert whole == alone

@@ -6,31 +6,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_sweep import TINY
+from tiny_scenario import TINY, TINY_SWEEP, at, sim
 
-from sim.sweep.plan import read_provenance
-
-
-def sim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sim.cli.run", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=240, check=False)
-
-
-def at(text: str, needle: str) -> str:
-    """line:col (1-based) where `needle` starts in `text`."""
-    start = text.index(needle)
-    return f"{text.count(chr(10), 0, start) + 1}:{start - text.rfind(chr(10), 0, start)}"
+from sim.sweep.table import read_provenance
 
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"
-    path.write_text(TINY)
+    path.write_text(TINY_SWEEP)
     return path
 
 
@@ -51,7 +39,7 @@ def test_a_bad_axis_on_the_command_line_is_one_line_with_a_did_you_mean(tiny: Pa
 
 
 def test_a_bad_axis_in_the_yaml_points_at_its_key(tiny: Path) -> None:
-    text = TINY.replace("policies.concurrency_cap.max_in_flight:",
+    text = TINY_SWEEP.replace("policies.concurrency_cap.max_in_flight:",
                         "policies.concurrency_cap.max_in_fligth:")
     tiny.write_text(text)
     line = one_error_line(sim("sweep", str(tiny), cwd=tiny.parent))
@@ -74,7 +62,7 @@ def test_a_refused_value_and_a_malformed_axis_are_one_line_each(tiny: Path) -> N
 
 
 def test_a_scenario_without_axes_says_how_to_add_them(tiny: Path) -> None:
-    tiny.write_text(TINY[:TINY.index("sweep:")])
+    tiny.write_text(TINY)
     line = one_error_line(sim("sweep", str(tiny), cwd=tiny.parent))
     assert "has no sweep axes; add a `sweep:` mapping" in line
 

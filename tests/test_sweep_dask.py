@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_sweep import TINY
+from tiny_scenario import TINY_SWEEP
 
 from sim.errors import UserError
 from sim.scenario import load_scenario
 from sim.sweep.executors import ExecutorSpec, open_executor
-from sim.sweep.plan import plan_sweep, run_sweep
+from sim.sweep.plan import plan_sweep
+from sim.sweep.runner import run_sweep
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -32,7 +33,7 @@ def scheduler() -> Iterator[str]:
 
 def test_dask_workers_give_exactly_the_serial_table(tmp_path: Path, scheduler: str) -> None:
     path = tmp_path / "tiny.yaml"
-    path.write_text(TINY)
+    path.write_text(TINY_SWEEP)
     plan = plan_sweep(load_scenario(path))
     serial = run_sweep(plan, tmp_path / "serial", ExecutorSpec("serial"))
     on_dask = run_sweep(plan, tmp_path / "dask", ExecutorSpec("dask", scheduler=scheduler),
@@ -45,12 +46,12 @@ def test_dask_workers_give_exactly_the_serial_table(tmp_path: Path, scheduler: s
 def test_sim_sweep_scheduler_runs_there_and_matches_serial(tmp_path: Path,
                                                            scheduler: str) -> None:
     path = tmp_path / "tiny.yaml"
-    path.write_text(TINY)
+    path.write_text(TINY_SWEEP)
     tables = {}
     for name, extra in (("serial", ["--executor", "serial"]), ("dask", ["--scheduler",
                                                                         scheduler])):
         done = subprocess.run(
-            [sys.executable, "-m", "sim.cli.run", "sweep", str(path), "--out", str(tmp_path / name),
+            [sys.executable, "-m", "sim.cli", "sweep", str(path), "--out", str(tmp_path / name),
              "--json", *extra], capture_output=True, text=True, timeout=240, check=False)
         assert done.returncode == 0, done.stderr
         summary = json.loads(done.stdout)

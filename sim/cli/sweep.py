@@ -5,26 +5,22 @@ policy on every replication of every point, here or on a Dask cluster; write a t
 from __future__ import annotations
 
 import json
-import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-import yaml
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from sim.cli.output import progress_bar
 from sim.errors import UserError
-from sim.files import locate
 from sim.report.sweep import write_sweep_report
-from sim.scenario import LoadedScenario
-from sim.sweep.axes import AxisError, parse_axis
+from sim.scenario import load_scenario
 from sim.sweep.executors import ExecutorSpec
-from sim.sweep.plan import SweepPlan, distinct, plan_sweep, run_sweep
+from sim.sweep.plan import distinct, plan_from_options
+from sim.sweep.runner import run_sweep
 
-_stderr = Console(stderr=True)
+app = typer.Typer()
 
 
 class ExecutorChoice(StrEnum):
@@ -33,47 +29,7 @@ class ExecutorChoice(StrEnum):
     dask = "dask"
 
 
-def _load(path: Path) -> LoadedScenario:
-    """The `sim run` loader (file:line:col errors, exit 2), imported late."""
-    from sim.cli.run import _load as load
-
-    return load(path)
-
-
-def _plan(loaded: LoadedScenario, axes: list[str], replications: int | None) -> SweepPlan:
-    """The sweep's plan; a bad axis is one line: located in the file for a YAML axis, named
-    as the --axis option otherwise."""
-    extra: dict[str, tuple[Any, ...]] = {}
-    for spec in axes:
-        try:
-            path, values = parse_axis(spec)
-        except AxisError as exc:
-            raise UserError(str(exc)) from None
-        extra[path] = values
-    try:
-        plan = plan_sweep(loaded, extra, replications)
-    except AxisError as exc:
-        if exc.axis in extra:
-            raise UserError(f"--axis {exc.axis}: {exc}") from None
-        if exc.axis in loaded.scenario.sweep:
-            print(f"{_where(loaded.path, exc.axis)}: sweep.{exc.axis}: {exc}", file=sys.stderr)
-            raise typer.Exit(2) from None
-        raise UserError(str(exc)) from None
-    if not plan.axes:
-        raise UserError(f"{loaded.path} has no sweep axes; add a `sweep:` mapping (e.g. "
-                        "sweep: {workload.rate_per_s: [1, 2, 4]}) or pass --axis PATH=V1,V2")
-    return plan
-
-
-def _where(path: Path, axis: str) -> str:
-    """file:line:col of the axis's key under `sweep:`."""
-    node, _ = locate(yaml.compose(path.read_text(encoding="utf-8")), ("sweep", axis),
-                     key_node=True)
-    if node is None:
-        return str(path)
-    return f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
-
-
+@app.command("sweep")
 def sweep_command(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file with a `sweep:` mapping "
                                                   "of axes (see scenarios/sweep-*.yaml).")],
@@ -103,8 +59,8 @@ def sweep_command(
 ) -> None:
     """Run every point of SCENARIO's sweep axes x policy x replication and write a tidy table
     (sweep.parquet, with provenance), a report (report.md, figures/) and summary.csv."""
-    loaded = _load(scenario)
-    plan = _plan(loaded, axis or [], replications)
+    loaded = load_scenario(scenario)
+    plan = plan_from_options(loaded, axis or [], replications)
     kind = executor.value if executor is not None else ("dask" if scheduler else "local")
     spec = ExecutorSpec(kind, workers, scheduler)  # type: ignore[arg-type]
     out_dir = out if out is not None else Path("runs") / f"{loaded.scenario.name}-sweep"
@@ -114,12 +70,10 @@ def sweep_command(
         raise UserError(f"cannot create {out_dir} ({exc.strerror}); pass another --out") from None
     total = len(distinct(plan.units))
     started = time.perf_counter()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=_stderr, transient=True,
-                  disable=not _stderr.is_terminal) as progress:
-        bar = progress.add_task(f"{plan.loaded.scenario.name}: simulations", total=total)
+    with progress_bar(f"{plan.loaded.scenario.name}: simulations", total,
+                      transient=True) as progress:
         result = run_sweep(plan, out_dir, spec, batch,
-                           on_units_done=lambda n: progress.advance(bar, n))
+                           on_units_done=lambda n: progress.advance(progress.task_ids[0], n))
     elapsed = time.perf_counter() - started
     files = {k: str(v) for k, v in write_sweep_report(plan, result.table, result.provenance,
                                                       out_dir).items()}

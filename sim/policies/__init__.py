@@ -9,9 +9,9 @@ from typing import Annotated
 
 from pydantic import Field
 
-from sim.policies.base import PolicyConfig
 from sim.policies.batching import BatchingConfig
 from sim.policies.concurrency_cap import ConcurrencyCapConfig
+from sim.policies.config import PolicyConfig
 from sim.policies.count_interval import CountIntervalConfig
 from sim.policies.fixed_interval import FixedIntervalConfig
 from sim.policies.immediate import ImmediateConfig

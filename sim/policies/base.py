@@ -1,45 +1,38 @@
-"""What every launch policy's YAML settings share, and per-node launch clocks for spacing.
-
-A policy family is a frozen pydantic config (validated from the scenario) that builds a fresh
-policy object per replication.
-"""
+"""Base classes of the launch policies: default handlers that do nothing, and the skeleton the
+spaced-launch families share (place a request whole, space its launches by an interval hook)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+
+from sim.policies.placement import Placement, place
 
 if TYPE_CHECKING:
-    from sim.policies.protocol import Policy
+    from sim.engine.request import Request
+    from sim.policies.protocol import PlatformView
 
 
-class PolicyConfig(BaseModel):
-    """Settings common to all policies; subclasses add `name: Literal[...]` and their knobs."""
+class PolicyBase(ABC):
+    """A policy (sim.policies.protocol.Policy) that ignores timers and ready instances unless a
+    subclass overrides those handlers."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    def __init__(self, name: str) -> None:
+        self.name = name
 
-    label: str | None = Field(default=None, min_length=1)
-    """Name of this policy in records and reports; defaults to the family name. Give one when a
-    scenario compares the same family with different settings."""
+    @abstractmethod
+    def on_request(self, view: PlatformView, request: Request) -> None:
+        """Decide where and when the request's instances start."""
 
-    tuning: ClassVar[dict[str, list[Any]]] = {}
-    """Default grid of `sim tune`: parameter -> candidate values."""
+    def on_wakeup(self, view: PlatformView, token: object) -> None:
+        """Only policies that call view.wake_me get here."""
+        return None
 
-    @property
-    def display_name(self) -> str:
-        name: str = getattr(self, "name")  # noqa: B009 - set by every subclass as a Literal
-        return self.label or name
-
-    @classmethod
-    def tuning_point(cls, point: dict[str, Any]) -> dict[str, Any]:
-        """Settings for one grid point of `sim tune` (a family may add implied settings)."""
-        return dict(point)
-
-    def build(self, rng: np.random.Generator) -> Policy:
-        """A fresh policy for one replication; `rng` serves its random choices only."""
-        raise NotImplementedError
+    def on_instance_ready(self, view: PlatformView, node: int, instance: int) -> None:
+        """Nothing to update by default."""
+        return None
 
 
 class LoadTracker:
@@ -83,8 +76,47 @@ class LaunchClock:
         self._next[node] = times[-1] + interval_s if times else start
         return times
 
-    def backlog(self, node: int, now: float, interval_s: float) -> int:
-        """Launches still waiting for their slot on `node` at `now` (for interval choices)."""
-        if interval_s <= 0:
-            return 0
-        return max(0, round((self._next.get(node, now) - now) / interval_s))
+
+class SpacedLaunchSettings(Protocol):
+    """What a spaced-launch family's config gives its policy (besides its interval rule)."""
+
+    placement: Placement
+    packing_capacity: int
+
+    @property
+    def display_name(self) -> str: ...
+
+
+C = TypeVar("C", bound=SpacedLaunchSettings)
+
+
+class SpacedLaunchPolicy(PolicyBase, Generic[C]):
+    """Each request goes whole to the node `placement` picks (load: instances launched and not
+    yet ready); its launches there are spaced by `interval_s`, after those still planned on the
+    node. Families differ only in the interval (and batching in when it launches)."""
+
+    def __init__(self, config: C, rng: np.random.Generator) -> None:
+        super().__init__(config.display_name)
+        self._config = config
+        self._rng = rng
+        self._clock = LaunchClock()
+        self._load = LoadTracker()
+
+    @abstractmethod
+    def interval_s(self, view: PlatformView, node: int, request: Request) -> float:
+        """Spacing of `request`'s launches on `node`, chosen before any of them is planned."""
+
+    def on_request(self, view: PlatformView, request: Request) -> None:
+        self.launch_whole(view, request)
+
+    def on_instance_ready(self, view: PlatformView, node: int, instance: int) -> None:
+        self._load.ready(node)
+
+    def launch_whole(self, view: PlatformView, request: Request) -> None:
+        """Place `request` on one node and plan its launches there, spaced by interval_s."""
+        load = self._load.setup(len(view.nodes))
+        node = place(self._config.placement, load, request.count, self._rng,
+                     self._config.packing_capacity)
+        at = self._clock.times(node, view.now, request.count, self.interval_s(view, node, request))
+        view.launch(node, request, range(request.count), at)
+        self._load.launched(node, request.count)

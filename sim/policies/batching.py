@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from sim.policies.base import LaunchClock, LoadTracker, PolicyConfig
-from sim.policies.placement import Placement, place
+from sim.policies.base import SpacedLaunchPolicy
+from sim.policies.config import PolicyConfig
+from sim.policies.placement import Placement
 
 if TYPE_CHECKING:
     from sim.engine.request import Request
@@ -42,19 +43,18 @@ class BatchingConfig(PolicyConfig):
         return Batching(self, rng)
 
 
-class Batching:
+class Batching(SpacedLaunchPolicy[BatchingConfig]):
     """A window timer per batch; a stale timer (batch already flushed by size) is ignored."""
 
     def __init__(self, config: BatchingConfig, rng: np.random.Generator) -> None:
-        self.name = config.display_name
-        self._config = config
-        self._rng = rng
-        self._clock = LaunchClock()
-        self._load = LoadTracker()
+        super().__init__(config, rng)
         self._queue: list[Request] = []
         self._queued_instances = 0
         self._batch = 0
         """Sequence number of the batch being collected: the token of its window timer."""
+
+    def interval_s(self, view: PlatformView, node: int, request: Request) -> float:
+        return self._config.interval_ms / 1000
 
     def on_request(self, view: PlatformView, request: Request) -> None:
         if not self._queue:
@@ -69,9 +69,6 @@ class Batching:
         if token == self._batch and self._queue:
             self._flush(view)
 
-    def on_instance_ready(self, view: PlatformView, node: int, instance: int) -> None:
-        self._load.ready(node)
-
     def _flush(self, view: PlatformView) -> None:
         batch = self._queue
         if self._config.order == "smallest_first":
@@ -79,10 +76,5 @@ class Batching:
         self._queue = []
         self._queued_instances = 0
         self._batch += 1
-        load = self._load.setup(len(view.nodes))
         for request in batch:
-            node = place(self._config.placement, load, request.count, self._rng,
-                         self._config.packing_capacity)
-            at = self._clock.times(node, view.now, request.count, self._config.interval_ms / 1000)
-            view.launch(node, request, range(request.count), at)
-            self._load.launched(node, request.count)
+            self.launch_whole(view, request)

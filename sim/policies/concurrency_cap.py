@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from sim.policies.base import PolicyConfig
+from sim.policies.base import PolicyBase
 from sim.policies.batching import QueueOrder
+from sim.policies.config import PolicyConfig
 from sim.policies.placement import Placement, place
 
 if TYPE_CHECKING:
@@ -58,11 +59,11 @@ class _Waiting:
         return self.request.count - self.next_instance
 
 
-class ConcurrencyCap:
+class ConcurrencyCap(PolicyBase):
     """Admits queued instances whenever a node has a free slot (on arrival and on each ready)."""
 
     def __init__(self, config: ConcurrencyCapConfig, rng: np.random.Generator) -> None:
-        self.name = config.display_name
+        super().__init__(config.display_name)
         self._config = config
         self._rng = rng
         self._seq = 0
@@ -111,9 +112,6 @@ class ConcurrencyCap:
             self._admit_shared(view)
         else:
             self._admit(view, queue, queue)
-
-    def on_wakeup(self, view: PlatformView, token: object) -> None:
-        pass
 
     def on_instance_ready(self, view: PlatformView, node: int, instance: int) -> None:
         self._in_flight[node] -= 1

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sim.policies.base import LaunchClock, LoadTracker, PolicyConfig
-from sim.policies.placement import Placement, place
+from sim.policies.base import SpacedLaunchPolicy
+from sim.policies.config import PolicyConfig
+from sim.policies.placement import Placement
 
 if TYPE_CHECKING:
     from sim.engine.request import Request
@@ -82,28 +83,8 @@ class CountIntervalConfig(PolicyConfig):
         return CountInterval(self, rng)
 
 
-class CountInterval:
+class CountInterval(SpacedLaunchPolicy[CountIntervalConfig]):
     """Places each request whole and spaces its launches by interval(planned + count)."""
 
-    def __init__(self, config: CountIntervalConfig, rng: np.random.Generator) -> None:
-        self.name = config.display_name
-        self._config = config
-        self._rng = rng
-        self._clock = LaunchClock()
-        self._load = LoadTracker()
-
-    def on_request(self, view: PlatformView, request: Request) -> None:
-        load = self._load.setup(len(view.nodes))
-        node = place(self._config.placement, load, request.count, self._rng,
-                     self._config.packing_capacity)
-        final_count = view.nodes[node].planned + request.count
-        interval_s = self._config.interval_ms(final_count) / 1000
-        at = self._clock.times(node, view.now, request.count, interval_s)
-        view.launch(node, request, range(request.count), at)
-        self._load.launched(node, request.count)
-
-    def on_wakeup(self, view: PlatformView, token: object) -> None:
-        pass
-
-    def on_instance_ready(self, view: PlatformView, node: int, instance: int) -> None:
-        self._load.ready(node)
+    def interval_s(self, view: PlatformView, node: int, request: Request) -> float:
+        return self._config.interval_ms(view.nodes[node].planned + request.count) / 1000

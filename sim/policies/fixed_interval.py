@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from sim.policies.base import LaunchClock, LoadTracker, PolicyConfig
-from sim.policies.placement import Placement, place
+from sim.policies.base import SpacedLaunchPolicy
+from sim.policies.config import PolicyConfig
+from sim.policies.placement import Placement
 
 if TYPE_CHECKING:
     from sim.engine.request import Request
@@ -33,26 +34,8 @@ class FixedIntervalConfig(PolicyConfig):
         return FixedInterval(self, rng)
 
 
-class FixedInterval:
+class FixedInterval(SpacedLaunchPolicy[FixedIntervalConfig]):
     """Spaces launches per node by a constant interval."""
 
-    def __init__(self, config: FixedIntervalConfig, rng: np.random.Generator) -> None:
-        self.name = config.display_name
-        self._config = config
-        self._rng = rng
-        self._clock = LaunchClock()
-        self._load = LoadTracker()
-
-    def on_request(self, view: PlatformView, request: Request) -> None:
-        load = self._load.setup(len(view.nodes))
-        node = place(self._config.placement, load, request.count, self._rng,
-                     self._config.packing_capacity)
-        at = self._clock.times(node, view.now, request.count, self._config.interval_ms / 1000)
-        view.launch(node, request, range(request.count), at)
-        self._load.launched(node, request.count)
-
-    def on_wakeup(self, view: PlatformView, token: object) -> None:
-        pass
-
-    def on_instance_ready(self, view: PlatformView, node: int, instance: int) -> None:
-        self._load.ready(node)
+    def interval_s(self, view: PlatformView, node: int, request: Request) -> float:
+        return self._config.interval_ms / 1000

@@ -16,8 +16,9 @@ from pydantic import Field
 from sim.model.node_model import NodeModel
 from sim.model.node_state import NodeState
 from sim.model.ready_times import ready_times
-from sim.policies.base import LaunchClock, LoadTracker, PolicyConfig
+from sim.policies.base import SpacedLaunchPolicy
 from sim.policies.concurrency_cap import ConcurrencyCap, ConcurrencyCapConfig
+from sim.policies.config import PolicyConfig
 from sim.policies.placement import Placement, place
 
 if TYPE_CHECKING:
@@ -117,31 +118,13 @@ class ModelBasedConfig(PolicyConfig):
         return ModelBasedInterval(self, rng)
 
 
-class ModelBasedInterval:
+class ModelBasedInterval(SpacedLaunchPolicy[ModelBasedConfig]):
     """count_interval whose interval comes from the node's model rather than a table."""
 
-    def __init__(self, config: ModelBasedConfig, rng: np.random.Generator) -> None:
-        self.name = config.display_name
-        self._config = config
-        self._rng = rng
-        self._clock = LaunchClock()
-        self._load = LoadTracker()
-
-    def on_request(self, view: PlatformView, request: Request) -> None:
+    def interval_s(self, view: PlatformView, node: int, request: Request) -> float:
         cfg = self._config
-        load = self._load.setup(len(view.nodes))
-        node = place(cfg.placement, load, request.count, self._rng, cfg.packing_capacity)
         burst = count_grid(view.nodes[node].planned + request.count)
-        interval_s = best_interval_s(view.nodes[node].model, burst, cfg.slack, cfg.intervals_ms)
-        at = self._clock.times(node, view.now, request.count, interval_s)
-        view.launch(node, request, range(request.count), at)
-        self._load.launched(node, request.count)
-
-    def on_wakeup(self, view: PlatformView, token: object) -> None:
-        pass
-
-    def on_instance_ready(self, view: PlatformView, node: int, instance: int) -> None:
-        self._load.ready(node)
+        return best_interval_s(view.nodes[node].model, burst, cfg.slack, cfg.intervals_ms)
 
 
 class ModelBasedCap(ConcurrencyCap):

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from sim.policies.base import LaunchClock, LoadTracker, PolicyConfig
+from sim.policies.base import LaunchClock, LoadTracker, PolicyBase
+from sim.policies.config import PolicyConfig
 from sim.policies.placement import even_split, least_loaded, packing
 
 if TYPE_CHECKING:
@@ -44,11 +45,11 @@ class SplitBundleConfig(PolicyConfig):
         return SplitBundle(self)
 
 
-class SplitBundle:
+class SplitBundle(PolicyBase):
     """Deterministic: no random choices."""
 
     def __init__(self, config: SplitBundleConfig) -> None:
-        self.name = config.display_name
+        super().__init__(config.display_name)
         self._config = config
         self._clock = LaunchClock()
         self._load = LoadTracker()
@@ -79,9 +80,6 @@ class SplitBundle:
             view.launch(node, request, range(first, first + size), at)
             self._load.launched(node, size)
             first += size
-
-    def on_wakeup(self, view: PlatformView, token: object) -> None:
-        pass
 
     def on_instance_ready(self, view: PlatformView, node: int, instance: int) -> None:
         self._load.ready(node)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sim.report import plots
-from sim.report.statistics import METRICS, STATISTICS, slo_attainment, summarise
+from sim.report.statistics import METRICS, STATISTICS, policy_statistics, slo_attainment
 
 SLO_COLUMNS: dict[str, str] = {
     "time_to_first_s": "time to first ready",
@@ -55,8 +55,8 @@ class Figure:
 @dataclass(frozen=True)
 class Report:
     input: ReportInput
-    summary: pd.DataFrame
-    """summarise(): one row per (metric, policy, stat)."""
+    statistics: pd.DataFrame
+    """policy_statistics(): one row per (metric, policy, stat)."""
     slo: pd.DataFrame
     facts: pd.DataFrame
     """Per policy: requests, instances, mean nodes used per request, peak in flight, CPU busy."""
@@ -66,10 +66,10 @@ class Report:
 def build_report(data: ReportInput) -> Report:
     """Compute the tables and draw the figures."""
     requests = data.tables["requests"]
-    summary = summarise(dict(data.tables), data.baseline, METRICS, data.policies)
+    statistics = policy_statistics(dict(data.tables), data.baseline, METRICS, data.policies)
     slo_frames = [slo_attainment(requests, column, limit) for column, limit in data.slos.items()]
     slo = pd.concat(slo_frames, ignore_index=True) if slo_frames else pd.DataFrame()
-    return Report(data, summary, slo, _facts(data), tuple(_figures(data)))
+    return Report(data, statistics, slo, _facts(data), tuple(_figures(data)))
 
 
 def _facts(data: ReportInput) -> pd.DataFrame:
@@ -167,7 +167,7 @@ def metric_tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]
     baseline = report.input.baseline
     out = []
     for metric in METRICS:
-        frame = report.summary[report.summary.metric == metric.name]
+        frame = report.statistics[report.statistics.metric == metric.name]
         header = ["policy", *[f"{s} [95% CI]" for s in STATISTICS]]
         if baseline is not None:
             header += [f"Δ{s} vs {baseline}" for s in STATISTICS]
@@ -196,8 +196,8 @@ def headline_table(report: Report) -> tuple[list[str], list[list[str]]]:
     rows = []
     for metric in METRICS:
         for stat in ("mean", "p95"):
-            frame = report.summary[(report.summary.metric == metric.name)
-                                   & (report.summary.stat == stat)].dropna(subset=["value"])
+            chosen = (report.statistics.metric == metric.name) & (report.statistics.stat == stat)
+            frame = report.statistics[chosen].dropna(subset=["value"])
             if frame.empty:
                 continue
             best = frame.iloc[int(np.argmin(frame.value.to_numpy(dtype=float)))]
@@ -445,5 +445,5 @@ def write_report(report: Report, out_dir: Path) -> dict[str, Path]:
     }
     paths["markdown"].write_text(render_markdown(report), encoding="utf-8")
     paths["html"].write_text(render_html(report), encoding="utf-8")
-    report.summary.to_csv(paths["summary"], index=False)
+    report.statistics.to_csv(paths["summary"], index=False)
     return paths

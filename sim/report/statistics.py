@@ -1,5 +1,6 @@
-"""Statistics over replications: per policy and metric, mean/p50/p95/p99 with 95% t intervals,
-and the paired difference against a baseline policy (common random numbers make pairs)."""
+"""Statistics over replications: Student-t confidence intervals of a mean, and per policy and
+metric, mean/p50/p95/p99 with their intervals and the paired difference against a baseline
+policy (common random numbers make pairs)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from sim.sweep.replications import confidence_interval
+from scipy import stats
 
 STATISTICS: tuple[str, ...] = ("mean", "p50", "p95", "p99")
-SUMMARY_COLUMNS = ["metric", "policy", "stat", "value", "ci_low", "ci_high", "diff", "diff_low",
-                   "diff_high", "replications"]
+POLICY_STATISTICS_COLUMNS = ["metric", "policy", "stat", "value", "ci_low", "ci_high", "diff",
+                             "diff_low", "diff_high", "replications"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,7 @@ METRICS: tuple[Metric, ...] = (
 
 
 def statistic(values: np.ndarray, stat: str) -> float:
-    """One summary statistic of a sample (NaN for an empty sample)."""
+    """One statistic (mean, p50, ...) of a sample (NaN for an empty sample)."""
     if values.size == 0:
         return math.nan
     if stat == "mean":
@@ -45,11 +45,49 @@ def statistic(values: np.ndarray, stat: str) -> float:
     raise ValueError(f"unknown statistic {stat!r}")
 
 
+@dataclass(frozen=True)
+class ConfidenceInterval:
+    """Mean of independent replications with a two-sided Student-t interval."""
+
+    mean: float
+    half_width: float
+    """NaN with fewer than two replications."""
+    n: int
+    level: float
+
+    @property
+    def low(self) -> float:
+        return self.mean - self.half_width
+
+    @property
+    def high(self) -> float:
+        return self.mean + self.half_width
+
+    def __contains__(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+
+def confidence_interval(
+    values: Sequence[float] | np.ndarray, level: float = 0.95
+) -> ConfidenceInterval:
+    """Student-t interval of the mean of independent values (one per replication)."""
+    x = np.asarray(values, dtype=float)
+    n = int(x.size)
+    if n == 0:
+        raise ValueError("no values")
+    mean = float(x.mean())
+    if n < 2:
+        return ConfidenceInterval(mean, math.nan, n, level)
+    sem = float(x.std(ddof=1)) / math.sqrt(n)
+    half = float(stats.t.ppf(0.5 + level / 2.0, n - 1)) * sem
+    return ConfidenceInterval(mean, half, n, level)
+
+
 def t_interval(
     samples: Sequence[float] | np.ndarray, level: float = 0.95
 ) -> tuple[float, float, float]:
-    """(mean, low, high) of the finite samples: sim.sweep.replications' Student-t interval; the
-    bounds are NaN below two samples, everything NaN with none."""
+    """(mean, low, high) of the finite samples' confidence_interval; the bounds are NaN below
+    two samples, everything NaN with none."""
     x = np.asarray(samples, dtype=float)
     x = x[np.isfinite(x)]
     if x.size == 0:
@@ -69,14 +107,14 @@ def per_replication(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["policy", "replication", "stat", "value"])
 
 
-def summarise(
+def policy_statistics(
     tables: dict[str, pd.DataFrame],
     baseline: str | None,
     metrics: Sequence[Metric] = METRICS,
     policies: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Flat summary: one row per (metric, policy, stat) with the CI over replications and the
-    paired difference (policy - baseline, same replication) with its CI."""
+    """Each policy's statistics, one row per (metric, policy, stat): the value's CI over
+    replications and the paired difference (policy - baseline, same replication) with its CI."""
     rows = []
     for metric in metrics:
         frame = tables[metric.table]
@@ -105,7 +143,7 @@ def summarise(
                     "diff_high": diff[2],
                     "replications": int(mine["value"].notna().sum()),
                 })
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    return pd.DataFrame(rows, columns=POLICY_STATISTICS_COLUMNS)
 
 
 def slo_attainment(requests: pd.DataFrame, column: str, limit_s: float) -> pd.DataFrame:

@@ -21,7 +21,8 @@ import pandas as pd
 from sim.report import plots
 from sim.report.comparison import fmt, provenance_lines, with_ci
 from sim.report.statistics import t_interval
-from sim.sweep.plan import SweepPlan, axis_column
+from sim.sweep.plan import SweepPlan
+from sim.sweep.table import axis_column
 
 MAX_HEATMAP_AXES = 4
 """Heatmaps for every pair among the first this many axes."""

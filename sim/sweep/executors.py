@@ -81,7 +81,7 @@ def open_executor(spec: ExecutorSpec) -> Iterator[OpenExecutor]:
         # forkserver: safe beside the progress bar's thread (fork is not), and the server
         # imports the simulator once, so each worker starts in milliseconds.
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["sim.sweep.plan"])
+        context.set_forkserver_preload(["sim.sweep.runner"])
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
         try:
             yield OpenExecutor(pool, workers, f"local ({workers} processes)", window=2 * workers)

@@ -361,8 +361,3 @@ Workload = Annotated[
     PoissonWorkload | MMPPWorkload | DailyWorkload | TraceWorkload, Field(discriminator="kind")
 ]
 """Any workload; validate one from a dict with pydantic.TypeAdapter(Workload)."""
-
-
-def materialise(workload: WorkloadBase, replication: int, seed: int) -> list[Request]:
-    """All requests of a replication as a list (for small workloads and tests)."""
-    return list(workload.requests(replication, seed))

@@ -1,0 +1,70 @@
+"""What `sim run` leaves behind for a scenario's run: the record tables (Parquet, the small ones
+also as CSV), the comparison report, and the run's summary (what `--json` prints)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from sim.report.comparison import ReportInput, build_report, write_report
+from sim.scenario import LoadedScenario
+
+CSV_MAX_ROWS = 100_000
+"""Requests and nodes are also written as CSV (for spreadsheets) up to this many rows."""
+
+
+def write_records(tables: dict[str, pa.Table], out: Path) -> dict[str, str]:
+    """Every record kind as Parquet under out/records/, the small ones also as CSV."""
+    folder = out / "records"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for kind, table in tables.items():
+        path = folder / f"{kind}.parquet"
+        pq.write_table(table, path)
+        paths[kind] = str(path)
+    for kind in ("requests", "nodes"):
+        if tables[kind].num_rows <= CSV_MAX_ROWS:
+            pacsv.write_csv(tables[kind], folder / f"{kind}.csv")
+    return paths
+
+
+def report_input(loaded: LoadedScenario, frames: dict[str, pd.DataFrame]) -> ReportInput:
+    """What the report of a `sim run` shows, from the scenario and the record tables."""
+    sc = loaded.scenario
+    ref = sc.reference
+    return ReportInput(
+        title=f"Scenario {sc.name}: launch policies compared",
+        description=sc.description, policies=sc.policy_names, baseline=sc.baseline_policy,
+        tables=frames, slos=sc.metrics.slo.limits(), provenance=loaded.provenance(),
+        reference=pd.read_csv(ref.path) if ref is not None else None,
+        reference_intervals=ref.intervals_ms if ref is not None else {},
+        reference_source=ref.source if ref is not None else "",
+    )
+
+
+def write_run(loaded: LoadedScenario, tables: dict[str, pa.Table], out: Path) -> dict[str, Any]:
+    """Write the records and the report of a run of `loaded` into `out`; the run's summary:
+    every statistic of every metric and policy, and the files written."""
+    records = write_records(tables, out)
+    frames = {kind: table.to_pandas() for kind, table in tables.items()}
+    report = build_report(report_input(loaded, frames))
+    files = {k: str(v) for k, v in write_report(report, out).items()}
+    metrics: dict[str, Any] = {}
+    for row in report.statistics.to_dict("records"):
+        by_policy = metrics.setdefault(str(row["metric"]), {}).setdefault(str(row["policy"]), {})
+        by_policy[str(row["stat"])] = {
+            "value": row["value"], "ci_low": row["ci_low"], "ci_high": row["ci_high"],
+            "diff_vs_baseline": row["diff"], "diff_low": row["diff_low"],
+            "diff_high": row["diff_high"],
+        }
+    sc = loaded.scenario
+    return {
+        "scenario": sc.name, "file": str(loaded.path), "sha256": loaded.sha256,
+        "replications": sc.replications, "seed": sc.seed, "policies": list(sc.policy_names),
+        "baseline": sc.baseline_policy, "metrics": metrics, "report": files, "records": records,
+    }
