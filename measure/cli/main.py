@@ -264,6 +264,15 @@ def _register_optional_commands() -> None:
 _register_optional_commands()
 
 
+def _register_probe() -> None:
+    from measure.cli.probe import probe_command
+
+    app.command("probe")(probe_command)
+
+
+_register_probe()
+
+
 def _interrupted(err: BaseException) -> int:
     print(f"terminated by {err}: every instance was stopped; rows measured so far are kept",
           file=sys.stderr)
