@@ -80,19 +80,33 @@ def measured_idle_load(bursts: Sequence[Burst]) -> tuple[float, float] | None:
     return max(float(slope), 0.0), max(float(intercept), 0.0)
 
 
+EARLY_BOOTS = 20
+"""Each run's first boots, whose median CPU time is that run's speed (the host's speed moves by
+up to a third between runs minutes apart; docs/calibration.md)."""
+
+
 def measured_work(bursts: Sequence[Burst]) -> tuple[float, float, float]:
-    """(work_s, work_growth, work_cv): least squares of each ready instance's CPU time on the
-    residents at its launch, cpu = work_s * (1 + work_growth * residents)."""
-    cpu: list[np.ndarray] = []
+    """(work_s, work_growth, work_cv) from each ready instance's CPU time and the residents at
+    its launch, within runs: every run's CPU times are divided by the median of its first
+    EARLY_BOOTS, so the host's speed, which drifts between runs, does not pass for growth.
+    cpu / speed = a * (1 + work_growth * residents) by least squares over all runs; work_s is
+    the mean over runs of speed * a (a boot on an empty node), work_cv the CV of what is left."""
+    ratio: list[np.ndarray] = []
     residents: list[np.ndarray] = []
+    speeds: list[float] = []
     for burst in bursts:
         if burst.cpu_s is None or burst.ready_s is None or burst.launch_s is None:
             continue
         r = residents_at_launch(burst)
         ok = np.isfinite(burst.cpu_s) & np.isfinite(burst.ready_s) & np.isfinite(r)
-        cpu.append(burst.cpu_s[ok])
+        early = burst.cpu_s[ok & (r < EARLY_BOOTS)]
+        if early.size == 0 or not np.median(early) > 0:
+            continue
+        speed = float(np.median(early))
+        speeds.append(speed)
+        ratio.append(burst.cpu_s[ok] / speed)
         residents.append(r[ok])
-    y = np.concatenate(cpu) if cpu else np.empty(0)
+    y = np.concatenate(ratio) if ratio else np.empty(0)
     x = np.concatenate(residents) if residents else np.empty(0)
     if y.size == 0 or not np.all(y > 0):
         raise ValueError("the runs carry no positive per-instance cpu_s")
@@ -103,14 +117,11 @@ def measured_work(bursts: Sequence[Burst]) -> tuple[float, float, float]:
         se = math.sqrt(sigma2 / float(np.sum((x - x.mean()) ** 2)))
         # Growth only where the data show it: a slope within two standard errors of zero is
         # noise, and fitting it would make every boot's work drift with the node's load.
-        if fit_slope > 2.0 * se:
+        if fit_slope > 2.0 * se and fit_intercept > 0:
             slope, intercept = float(fit_slope), float(fit_intercept)
-    if intercept <= 0:
-        slope, intercept = 0.0, float(np.mean(y))
-    base = intercept
-    growth = slope / base
-    normal = y / (base * (1.0 + growth * x))
-    return base, growth, float(np.std(normal) / np.mean(normal))
+    growth = slope / intercept
+    normal = y / (intercept * (1.0 + growth * x))
+    return float(np.mean(speeds)) * intercept, growth, float(np.std(normal) / np.mean(normal))
 
 
 def measure_host_costs(bursts: Sequence[Burst]) -> HostCosts:

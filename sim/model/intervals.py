@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy.special import ndtri
 
-from sim.model.calibration import Calibration
 from sim.model.node_model import NodeModel
+from sim.streams import MeasureStream
 
 FIGURES = ("first_ready_s", "p10_ready_s", "median_ready_s", "p95_ready_s", "all_ready_s")
 LEVEL = 0.8
@@ -66,16 +67,26 @@ def noise_of(noise: RunNoise, figure: str) -> float:
     return noise.sigma.get(FALLBACK_FIGURE.get(figure, ""), 0.0)
 
 
-def parameter_draws(calibration: Calibration, draws: int, seed: int) -> list[NodeModel]:
+class Estimate(Protocol):
+    """A fitted parameter with its bootstrap interval (sim.model.calibration.ParameterEstimate)."""
+
+    value: float
+    source: str
+    low: float
+    high: float
+
+
+def parameter_draws(model: NodeModel, parameters: Mapping[str, Estimate],
+                    interval_level: float, draws: int, seed: int) -> list[NodeModel]:
     """Node models with every fitted parameter drawn from a normal matching its bootstrap
     interval (independently: the file keeps intervals, not the bootstrap's joint draws)."""
-    z = float(ndtri(0.5 + calibration.settings.interval_level / 2.0))
-    rng = np.random.default_rng([seed, draws])
-    base = calibration.model.model_dump()
+    z = float(ndtri(0.5 + interval_level / 2.0))
+    rng = np.random.default_rng([int(MeasureStream.PARAMETER_DRAWS), seed, draws])
+    base = model.model_dump()
     models = []
     for _ in range(draws):
         values = dict(base)
-        for name, estimate in calibration.parameters.items():
+        for name, estimate in parameters.items():
             if estimate.source != "fitted" or estimate.high <= estimate.low:
                 continue
             sd = (estimate.high - estimate.low) / (2.0 * z)
@@ -100,12 +111,18 @@ def intervals(central: Mapping[str, float], sampled: Sequence[Mapping[str, float
 
 
 def predict_with_intervals(
-    calibration: Calibration, figures: Callable[[NodeModel], Mapping[str, float]],
-    noise: RunNoise, adapt: Callable[[NodeModel], NodeModel] = lambda m: m,
+    model: NodeModel, parameters: Mapping[str, Estimate], interval_level: float, seed: int,
+    figures: Callable[[NodeModel], Mapping[str, float]], noise: RunNoise,
+    adapt: Callable[[NodeModel], NodeModel] | None = None,
     draws: int = PARAMETER_DRAWS, level: float = LEVEL,
 ) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
-    """Central figures (the calibration's model, adapted to the host) and their intervals."""
-    central = dict(figures(adapt(calibration.model)))
-    sampled = [figures(adapt(m)) for m in parameter_draws(calibration, draws,
-                                                            calibration.settings.seed)]
+    """Central figures (the model, adapted to the host) and their intervals: `figures` of each
+    parameter draw give the parameter part, `noise` the run-to-run part."""
+    def host(m: NodeModel) -> NodeModel:
+        return m if adapt is None else adapt(m)
+
+    central = dict(figures(host(model)))
+    sampled = [figures(host(m))
+               for m in parameter_draws(model, parameters, interval_level, draws, seed)]
     return central, intervals(central, sampled, noise, level)
+
