@@ -21,6 +21,7 @@ import numpy as np
 from benchmarks.kernel_trace import COM1, kernel_trace, perf_available, ready_written_s
 from measure.harness.burst import BurstSpec, fixed_interval, run_burst
 from measure.harness.guest import READY
+from sim.model.units import milliseconds
 
 FW_CFG = 0x510
 """SeaBIOS selects fw_cfg entries through this port from its first milliseconds."""
@@ -97,8 +98,8 @@ def main() -> None:
         if key == "ready_s":
             continue
         iso, b = result["isolated"][key], result["burst"][key]
-        print(f"| {key} | {iso['p50'] * 1000:.1f} | {b['p5'] * 1000:.1f} / "
-              f"{b['p50'] * 1000:.1f} / {b['p95'] * 1000:.1f} |")
+        print(f"| {key} | {milliseconds(iso['p50']):.1f} | {milliseconds(b['p5']):.1f} / "
+              f"{milliseconds(b['p50']):.1f} / {milliseconds(b['p95']):.1f} |")
 
 
 if __name__ == "__main__":

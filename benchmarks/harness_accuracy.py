@@ -25,6 +25,7 @@ from benchmarks.kernel_trace import BootTrace, kernel_trace, perf_available, rea
 from measure.harness.burst import BurstSpec, fixed_interval, run_burst
 from measure.harness.guest import READY, find_qemu, qemu_argv
 from measure.harness.process import kill_and_reap
+from sim.model.units import milliseconds, seconds
 
 RESULTS = Path(__file__).resolve().parent / "results" / "harness_accuracy.json"
 
@@ -69,7 +70,7 @@ def threaded_burst(count: int, interval_ms: float) -> list[dict[str, Any]]:
     t0 = time.monotonic()
     try:
         for i in range(count):
-            row: dict[str, Any] = {"planned": t0 + i * interval_ms / 1000, "status": "timeout",
+            row: dict[str, Any] = {"planned": t0 + seconds(i * interval_ms), "status": "timeout",
                                    "ready": float("nan")}
             row["launch"] = time.monotonic()
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -80,7 +81,7 @@ def threaded_burst(count: int, interval_ms: float) -> list[dict[str, Any]]:
             th = threading.Thread(target=watch, args=(proc, row), daemon=True)
             th.start()
             threads.append(th)
-            time.sleep(interval_ms / 1000)  # a relative sleep, as a simple launcher does
+            time.sleep(seconds(interval_ms))  # a relative sleep, as a simple launcher does
         for th in threads:
             th.join(timeout=60)
     finally:
@@ -92,7 +93,7 @@ def threaded_burst(count: int, interval_ms: float) -> list[dict[str, Any]]:
 
 
 def errors(rows: list[dict[str, Any]], traces: dict[int, BootTrace]) -> dict[str, Any]:
-    late = [(r["launch"] - r["planned"]) * 1000 for r in rows]
+    late = [milliseconds(r["launch"] - r["planned"]) for r in rows]
     ready_err, exec_delay, missing = [], [], 0
     for r in rows:
         tr = traces.get(r["pid"])
@@ -100,10 +101,10 @@ def errors(rows: list[dict[str, Any]], traces: dict[int, BootTrace]) -> dict[str
         if t_guest is None or r["status"] != "ready":
             missing += 1
             continue
-        ready_err.append((r["ready"] - t_guest) * 1000)
+        ready_err.append(milliseconds(r["ready"] - t_guest))
         qemu_exec = tr.exec_s.get("qemu-system-x86_64") if tr else None
         if qemu_exec is not None:
-            exec_delay.append((qemu_exec - r["launch"]) * 1000)
+            exec_delay.append(milliseconds(qemu_exec - r["launch"]))
     return {"launch_lateness_ms": _stats(late), "ready_error_ms": _stats(ready_err),
             "spawn_to_qemu_exec_ms": _stats(exec_delay) if exec_delay else None,
             "unmatched": missing}

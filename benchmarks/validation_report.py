@@ -19,6 +19,7 @@ from measure.calibration.host_costs import measured_idle_load
 from measure.calibration.validate import STATS, validate_run
 from measure.harness.dataset import load_instances
 from sim.model.calibration import Calibration, load_calibration
+from sim.model.units import milliseconds
 
 REPLAYS = Path(__file__).resolve().parent / "results" / "replay"
 POLICIES = ["immediate", "interval_5_ms", "interval_15_ms", "count_interval__study_", "cap_2",
@@ -86,7 +87,7 @@ def main() -> None:
     print(f"\nidle cost of a ready instance: {calibration.model.idle_load:.6f} cores in the "
           f"calibration, {idle:.6f} cores measured on the replays")
     cpu = all_rows[all_rows.status == "ready"].cpu_s
-    print(f"CPU time per ready instance on the replays: mean {cpu.mean() * 1e3:.1f} ms")
+    print(f"CPU time per ready instance on the replays: mean {milliseconds(cpu.mean()):.1f} ms")
 
 if __name__ == "__main__":
     main()

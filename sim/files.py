@@ -1,11 +1,13 @@
-"""Load a YAML file into a frozen pydantic model, reporting mistakes as `file:line:col: path: msg`.
+"""Load a YAML or JSON file into a frozen pydantic model, reporting every mistake as
+`file:line:col: dotted.path: message`: scenarios, calibrations and launch schedules alike.
 
-Positions come from walking `yaml.compose` nodes along each pydantic error's `loc`.
+Positions come from walking `yaml.compose` nodes (JSON is YAML too) along each error's `loc`.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import types
 import typing
 from collections.abc import Sequence
@@ -15,54 +17,82 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from sim.errors import UserError
+
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[int | str, ...]
 
 
-class ScenarioError(Exception):
-    """A user's mistake in a YAML file: one formatted line per problem."""
+class FileError(UserError):
+    """A user's mistake in a YAML or JSON file: one formatted line per problem in `lines`; the
+    message is the first of them (and how many more), so the CLIs print it as one line."""
 
     def __init__(self, lines: Sequence[str]) -> None:
-        super().__init__("\n".join(lines))
+        extra = len(lines) - 1
+        more = f" (and {extra} more problem{'s' if extra > 1 else ''})" if extra else ""
+        super().__init__(f"{lines[0]}{more}")
         self.lines = list(lines)
 
 
+class ScenarioError(FileError):
+    """A mistake in a scenario file."""
+
+
 def load_yaml_model(
-    path: Path, model: type[M], context: dict[str, Any] | None = None
+    path: Path, model: type[M], context: dict[str, Any] | None = None, *,
+    error: type[FileError] = ScenarioError,
 ) -> M:
-    """Parse and validate `path` as `model`; raise ScenarioError with located messages."""
+    """Parse and validate `path` as `model`: JSON when its name ends in .json, YAML otherwise.
+    Any defect raises `error` with located messages."""
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(
-            [f"{path}: cannot read the file ({exc.strerror}); check the path"]
-        ) from None
-    return parse_yaml_model(text, model, source=str(path), context=context)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise error([f"{path}: cannot read the file ({reason}); check the path"]) from None
+    return parse_yaml_model(text, model, source=str(path), context=context, error=error,
+                            as_json=path.suffix.lower() == ".json")
 
 
 def parse_yaml_model(
-    text: str, model: type[M], source: str = "<string>", context: dict[str, Any] | None = None
+    text: str, model: type[M], source: str = "<string>", context: dict[str, Any] | None = None,
+    *, error: type[FileError] = ScenarioError, as_json: bool = False,
 ) -> M:
-    """Validate YAML `text` as `model`; `source` names the text in messages."""
-    try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise ScenarioError([f"{where}: invalid YAML: {exc.problem or exc}"]) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError([f"{source}: invalid YAML: {exc}"]) from None
+    """Validate YAML (or, with `as_json`, JSON) `text` as `model`; `source` names the text in
+    messages. JSON is read by the json module, which keeps every float exactly as written."""
+    data = _parse_json(text, source, error) if as_json else _parse_yaml(text, source, error)
     if not isinstance(data, dict):
-        raise ScenarioError([f"{source}:1:1: the file must be a YAML mapping of settings"])
+        kind = "JSON object" if as_json else "YAML mapping"
+        raise error([f"{source}:1:1: the file must be a {kind} of settings"])
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
+        try:
+            root: yaml.Node | None = yaml.compose(text)
+        except yaml.YAMLError:  # valid JSON that YAML cannot read: messages without positions
+            root = None
         errors = exc.errors()
-        raise ScenarioError(
+        raise error(
             [format_error(source, root, model, err) for err in errors
              if not _consequence(err, errors)]
         ) from None
+
+
+def _parse_yaml(text: str, source: str, error: type[FileError]) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise error([f"{where}: invalid YAML: {exc.problem or exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise error([f"{source}: invalid YAML: {exc}"]) from None
+
+
+def _parse_json(text: str, source: str, error: type[FileError]) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error([f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"]) from None
 
 
 def _consequence(err: Any, errors: Sequence[Any]) -> bool:

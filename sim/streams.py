@@ -1,14 +1,15 @@
-"""Named random-number streams: one numpy Generator per (stream, replication, seed).
+"""Named random-number streams, the one registry of every seeded generator in sim/ and measure/.
 Every source of randomness has its own stream, so policies see the same workload (common numbers).
 """
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, unique
 
 import numpy as np
 
 
+@unique
 class Stream(IntEnum):
     """Who draws from a stream; the value is part of the generator's seed, so never renumber."""
 
@@ -31,3 +32,24 @@ def stream_rng(stream: Stream | int, replication: int, seed: int) -> np.random.G
     if replication < 0 or seed < 0:
         raise ValueError(f"replication and seed must be >= 0, got {replication} and {seed}")
     return np.random.default_rng([int(stream), replication, seed])
+
+
+@unique
+class MeasureStream(IntEnum):
+    """Streams of the harness and the calibration. Their generators take other keys than
+    (replication, seed), so their numbers are a namespace of their own (WORK_DRAWS = 3 draws
+    nothing that Stream.TENANTS does); never renumber them either: calibrations would refit to
+    other values and sweeps would run in another order."""
+
+    WORK_DRAWS = 3
+    """Per-instance work scores of one work draw of a burst configuration, in predictions and
+    fits (key: draw, seed, count, interval in microseconds)."""
+    BOOTSTRAP = 11
+    """Which runs a bootstrap refit of a calibration resamples (key: refit, seed)."""
+    SWEEP_ORDER = 17
+    """The random order of the points of `measure sweep` (key: seed)."""
+
+
+def measure_rng(stream: MeasureStream, *key: int) -> np.random.Generator:
+    """The generator of a measurement or calibration stream for `key` (non-negative ints)."""
+    return np.random.default_rng([int(stream), *key])

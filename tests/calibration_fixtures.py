@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.model.node_model import NodeModel, draw_work, ready_times
+from sim.model.units import seconds
 
 COUNTS = (8, 16, 32)
 INTERVALS = (0.0, 40.0, 120.0)
@@ -27,7 +28,7 @@ def synthetic_table(
         for interval in intervals:
             for rep in range(replicates):
                 rng = np.random.default_rng([99, rep, seed, count, int(interval)])
-                launches = np.arange(count) * interval / 1000.0
+                launches = seconds(np.arange(count) * interval)
                 runs = [ready_times(model, launches, work=draw_work(model, count, rng))
                         for _ in range(24)]
                 first = float(np.mean([r.min() for r in runs]))
@@ -59,7 +60,7 @@ def synthetic_instances(
         for interval in intervals:
             for rep in range(replicates):
                 rng = np.random.default_rng([98, rep, seed, count, int(interval)])
-                launches = np.arange(count) * interval / 1000.0
+                launches = seconds(np.arange(count) * interval)
                 works = draw_work(model, count, rng)
                 ready = ready_times(model, launches, work=works)
                 run_id = f"n{count}-i{interval:g}-r{rep}"

@@ -26,18 +26,28 @@ def test_the_rate_cap_still_binds_when_the_share_is_larger() -> None:
     np.testing.assert_allclose(ready_times(model, np.zeros(3)), 1.0)
 
 
-def test_without_background_the_kernel_is_bit_identical() -> None:
-    plain, explicit = ProcessorSharing(3.0, 0.7), ProcessorSharing(3.0, 0.7, background=0.0)
-    for ps in (plain, explicit):
-        ps.add_many(0.0, [(i, 0.1 * (i + 1)) for i in range(7)])
-    times = []
-    for ps in (plain, explicit):
-        seen = []
-        while ps.active:
-            t = ps.next_completion()
-            seen.append((t, ps.pop_completed(t)))
-        times.append(seen)
-    assert times[0] == times[1]
+def shared_by_hand(works: list[float], capacity: float, max_rate: float) -> list[float]:
+    """Completion times of jobs all started at 0 under processor sharing, worked out step by
+    step: while n jobs remain, each runs at min(max_rate, capacity / n), so the smallest
+    remaining job finishes next."""
+    left = sorted(works)
+    t, done = 0.0, []
+    while left:
+        rate = min(max_rate, capacity / len(left))
+        step = left[0] / rate
+        t += step
+        done.append(t)
+        left = [w - rate * step for w in left[1:]]
+    return done
+
+
+def test_without_background_the_cores_are_shared_by_the_instances_alone() -> None:
+    # 7 instances of 0.1 .. 0.7 CPU-s on 3 cores, at most 0.7 of a core each: the first three
+    # finish under the 3/n share, the last four under the rate cap.
+    works = [0.1 * (i + 1) for i in range(7)]
+    model = NodeModel(cores=3.0, work_s=0.4, max_rate=0.7, background_jobs=0.0)
+    ready = ready_times(model, np.zeros(7), work=np.array(works))
+    np.testing.assert_allclose(ready, shared_by_hand(works, 3.0, 0.7), rtol=1e-12)
 
 
 def test_a_negative_background_is_refused() -> None:

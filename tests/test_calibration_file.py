@@ -82,13 +82,14 @@ def _damaged(fitted: Calibration, tmp_path: Path, damage: object) -> Path:
 
 def test_a_missing_field_names_its_path(fitted: Calibration, tmp_path: Path) -> None:
     path = _damaged(fitted, tmp_path, lambda d: d["model"].pop("work_s"))
-    with pytest.raises(CalibrationFileError, match=r"damaged.json: model\.work_s: Field required"):
+    with pytest.raises(CalibrationFileError,
+                       match=r"damaged.json:1:\d+: model: required key 'work_s' is missing"):
         load_calibration(path)
 
 
 def test_an_unknown_field_is_refused(fitted: Calibration, tmp_path: Path) -> None:
     path = _damaged(fitted, tmp_path, lambda d: d["model"].update(turbo=1.0))
-    with pytest.raises(CalibrationFileError, match=r"model\.turbo: Extra inputs"):
+    with pytest.raises(CalibrationFileError, match=r"model\.turbo: unknown key 'turbo'"):
         load_calibration(path)
 
 
@@ -109,10 +110,10 @@ def test_an_inverted_interval_is_refused(fitted: Calibration, tmp_path: Path) ->
 def test_text_that_is_not_json_gives_line_and_column(tmp_path: Path) -> None:
     path = tmp_path / "broken.json"
     path.write_text('{\n  "name": oops\n}\n')
-    with pytest.raises(CalibrationFileError, match=r"broken.json:2:\d+: not JSON"):
+    with pytest.raises(CalibrationFileError, match=r"broken.json:2:11: invalid JSON"):
         load_calibration(path)
 
 
 def test_a_missing_file_says_so(tmp_path: Path) -> None:
-    with pytest.raises(CalibrationFileError, match="cannot read calibration"):
+    with pytest.raises(CalibrationFileError, match=r"nowhere\.json: cannot read the file"):
         load_calibration(tmp_path / "nowhere.json")

@@ -28,7 +28,7 @@ def test_each_file_is_pinned_to_committed_data(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
-def test_predict_gives_back_the_recorded_fit(path: Path) -> None:
+def test_regression_predict_gives_back_the_recorded_fit(path: Path) -> None:
     calibration = load_calibration(path)
     configs = calibration.fit.configurations
     for config in (configs[0], configs[len(configs) // 2], configs[-1]):
@@ -37,7 +37,7 @@ def test_predict_gives_back_the_recorded_fit(path: Path) -> None:
         assert prediction.all_ready_s == pytest.approx(config.fitted_all_ready_s, rel=1e-12)
 
 
-def test_the_study_calibration_meets_its_held_out_targets() -> None:
+def test_regression_the_study_calibration_meets_its_held_out_targets() -> None:
     """Regression guard on the shipped file (the figures docs/calibration.md reports)."""
     fit = load_calibration(ROOT / "calibration" / "paper2016.json").fit
     model, line = fit.model.leave_one_count_out, fit.baseline.leave_one_count_out

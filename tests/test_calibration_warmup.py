@@ -8,14 +8,15 @@ import pytest
 from sim.model.node_model import NodeModel, NodeState, ready_times
 
 
-def test_without_warmup_nothing_changes() -> None:
-    plain = NodeModel(cores=2, work_s=0.5, delay_s=0.1, work_cv=0.4)
-    explicit = NodeModel(cores=2, work_s=0.5, delay_s=0.1, work_cv=0.4, warmup_s=0.0)
-    launches = np.arange(20) * 0.05
-    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
-    np.testing.assert_array_equal(
-        ready_times(plain, launches, rng=rng_a), ready_times(explicit, launches, rng=rng_b)
-    )
+def test_a_zero_warmup_adds_no_wait_and_a_window_delays_each_lone_instance() -> None:
+    # Launches 1 s apart never meet on 2 cores: without a warm-up each is ready after its delay
+    # and its work (0.1 + 0.5 s). A 0.3 s window opens at each launch (the node is empty every
+    # time) and holds the CPU phase until 0.3 s, 0.2 s after the delay ended.
+    launches = np.arange(5) * 1.0
+    cold = NodeModel(cores=2, work_s=0.5, delay_s=0.1, warmup_s=0.0)
+    np.testing.assert_allclose(ready_times(cold, launches), launches + 0.1 + 0.5)
+    warm = NodeModel(cores=2, work_s=0.5, delay_s=0.1, warmup_s=0.3)
+    np.testing.assert_allclose(ready_times(warm, launches), launches + 0.3 + 0.5)
 
 
 def test_instances_launched_during_the_warmup_start_their_cpu_phase_together() -> None:

@@ -4,6 +4,8 @@ compared with the model's prediction for the same launches."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +14,9 @@ import pytest
 
 from measure.calibration.predict import burst_ready_times
 from measure.calibration.validate import validate_run
+from measure.harness.burst import run_burst
 from measure.harness.dataset import load_instances, load_manifests
-from measure.harness.replay import replay
+from measure.harness.replay import replay_spec
 from sim.errors import UserError
 from sim.model.calibration import load_calibration
 from sim.model.node_model import ready_times
@@ -36,9 +39,9 @@ def test_a_schedule_round_trips_and_rejects_disorder(tmp_path: Path) -> None:
     bad = json.loads((tmp_path / "s.json").read_text())
     bad["launches"].reverse()
     (tmp_path / "bad.json").write_text(json.dumps(bad))
-    with pytest.raises(UserError, match="in order of at_s"):
+    with pytest.raises(UserError, match=r"bad.json:1:1: \(top\): launches must be in order"):
         load_schedule(tmp_path / "bad.json")
-    with pytest.raises(UserError, match="does not exist"):
+    with pytest.raises(UserError, match=r"missing\.json: cannot read the file"):
         load_schedule(tmp_path / "missing.json")
 
 
@@ -47,7 +50,8 @@ def test_a_schedule_round_trips_and_rejects_disorder(tmp_path: Path) -> None:
 def test_replay_launches_each_instance_at_its_scheduled_time(tmp_path: Path, accel: str) -> None:
     times = [0.0, 0.0, 0.03, 0.2, 0.21]
     plan = _schedule(times)
-    result = replay(plan, tmp_path / "s.json", tmp_path / "ds", "firmware", accel)  # type: ignore[arg-type]
+    spec = replay_spec(plan, tmp_path / "s.json", "firmware", accel)  # type: ignore[arg-type]
+    result = run_burst(spec, tmp_path / "ds")
     rows = load_instances(tmp_path / "ds").sort_values("instance")
     assert list(rows.planned_launch_s) == times
     assert (rows.status == "ready").all()
@@ -93,3 +97,23 @@ def test_with_measured_work_a_reality_that_follows_the_model_has_zero_error() ->
     assert exact.wasserstein_s == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(UserError, match="work must be"):
         validate_run(rows, calibration, work="guessed")
+
+
+def test_measure_validate_reports_each_run_with_linear_quantiles(tmp_path: Path) -> None:
+    # Four instances ready at 1, 2, 3 and 4 s: median 2.5 and p95 3 + 0.85 (numpy's linear
+    # quantile at virtual index 0.95 * 3), first 1 and all-ready 4, whatever the model says.
+    rows = pd.DataFrame({"run_id": "r", "instance": np.arange(4), "launch_s": np.arange(4) * 0.01,
+                         "ready_s": [1.0, 2.0, 3.0, 4.0], "status": "ready", "interval_ms": 10.0,
+                         "cpu_s": 0.03})
+    rows.to_parquet(tmp_path / "four.parquet")
+    done = subprocess.run([sys.executable, "-m", "measure.cli.main", "validate",
+                           str(tmp_path / "four.parquet"), "--calibration", str(FIRMWARE),
+                           "--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    [result] = json.loads(done.stdout)
+    assert result["run_id"] == "r" and result["count"] == 4
+    assert result["real"] == pytest.approx({"first_ready_s": 1.0, "median_ready_s": 2.5,
+                                            "p95_ready_s": 3.85, "all_ready_s": 4.0})
+    for key, real in result["real"].items():
+        assert result["relative_error"][key] == pytest.approx(
+            (result["predicted"][key] - real) / real)

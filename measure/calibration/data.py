@@ -16,7 +16,9 @@ import pandas as pd
 
 from measure.harness.dataset import load_instances, load_manifests
 from sim.errors import UserError
+from sim.model.burst_stats import first_ready, last_ready
 from sim.model.calibration import Configuration, DataFile, HostInfo, InputKind
+from sim.model.units import seconds
 
 SUMMARY_COLUMNS = ("count", "interval_ms", "memory_mb", "first_ready_s", "all_ready_s")
 INSTANCE_COLUMNS = (
@@ -128,10 +130,10 @@ def read_summary_table(path: Path) -> tuple[list[Burst], DataFile]:
                 f"{where}: first_ready_s = {first:g}, all_ready_s = {last:g}: "
                 "need 0 < first <= all; fix or drop the row"
             )
-        if last < (count - 1) * interval / 1000.0:
+        if last < seconds((count - 1) * interval):
             raise CalibrationInputError(
                 f"{where}: all_ready_s = {last:g} is before the last launch "
-                f"({(count - 1) * interval / 1000.0:g} s); check the units (seconds, ms)"
+                f"({seconds((count - 1) * interval):g} s); check the units (seconds, ms)"
             )
         bursts.append(
             Burst(
@@ -183,8 +185,8 @@ def bursts_from_instances(instances: pd.DataFrame, source: str) -> list[Burst]:
                 run_id=str(run_id),
                 count=count,
                 interval_ms=interval,
-                first_ready_s=float(np.nanmin(ready)),
-                all_ready_s=float(np.nanmax(ready)),
+                first_ready_s=float(first_ready(ready[np.isfinite(ready)])),
+                all_ready_s=float(last_ready(ready[np.isfinite(ready)])),
                 launch_s=launch,
                 ready_s=ready,
                 cpu_s=rows["cpu_s"].to_numpy(dtype=float),

@@ -141,8 +141,8 @@ INSTANCE_FAMILIES = (
     "ps_delay_cv", "warmup_ps_delay_cv", "warmup_ps_delay_cv_bg", "warmup_ps_delay_cv_floor",
 )
 """Tried on per-instance datasets: measured work and, for comparison, fitted work. The idle
-load and the growth of work with residents are measured on such data (measure/calibration/host_costs.py),
-so no family fits them."""
+load and the growth of work with residents are measured on such data
+(measure/calibration/host_costs.py), so no family fits them."""
 
 
 def default_families(kind: cf.InputKind) -> tuple[str, ...]:

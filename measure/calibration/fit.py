@@ -38,8 +38,7 @@ from measure.calibration.objective import (
 from measure.calibration.predict import DEFAULT_SEED
 from sim.model import calibration as cf
 from sim.model.node_model import NodeModel
-
-BOOTSTRAP_STREAM = 11
+from sim.streams import MeasureStream, measure_rng
 
 Progress = Callable[[str], None]
 Forecasts = dict[ConfigKey, Forecast]
@@ -402,7 +401,7 @@ def bootstrap_intervals(
     start = {name: float(getattr(fit.model, name)) for name in family.free}
     resamples = []
     for rep in range(options.bootstrap):
-        rng = np.random.default_rng([BOOTSTRAP_STREAM, rep, options.seed])
+        rng = measure_rng(MeasureStream.BOOTSTRAP, rep, options.seed)
         picked = rng.integers(0, len(units), size=len(units))
         resample = [burst for i in picked for burst in groups[units[i]]]
         if len({b.count for b in resample}) >= 2 and len({b.interval_ms for b in resample}) >= 2:

@@ -15,6 +15,7 @@ from measure.calibration.data import Burst, ConfigKey
 from measure.calibration.host_costs import works_from_cpu
 from measure.calibration.predict import burst_ready_times, planned_launches
 from sim.model import calibration as cf
+from sim.model.burst_stats import first_ready, last_ready, quantile
 from sim.model.node_model import NodeModel, ready_times
 
 QUANTILES = 50
@@ -39,9 +40,9 @@ class Forecast:
 def forecast_of(times: np.ndarray) -> Forecast:
     """Summary of ready times, one row per draw."""
     return Forecast(
-        first=float(np.mean(times.min(axis=1))),
-        last=float(np.mean(times.max(axis=1))),
-        quantiles=np.mean(np.quantile(times, LEVELS, axis=1), axis=1),
+        first=float(np.mean(first_ready(times))),
+        last=float(np.mean(last_ready(times))),
+        quantiles=np.mean(quantile(times, LEVELS), axis=1),
     )
 
 
@@ -91,7 +92,7 @@ class Evaluator:
 
 def measured_quantiles(burst: Burst) -> np.ndarray:
     assert burst.ready_s is not None
-    return np.quantile(burst.ready_s[np.isfinite(burst.ready_s)], LEVELS)
+    return np.asarray(quantile(burst.ready_s[np.isfinite(burst.ready_s)], LEVELS))
 
 
 def ready_w1(forecast: Forecast, burst: Burst) -> float:

@@ -9,11 +9,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy.special import ndtri
 
+from sim.model.burst_stats import first_ready, last_ready, median, quantile
 from sim.model.calibration import Calibration
 from sim.model.node_model import NodeModel, ready_times, work_from_normal
+from sim.model.units import seconds
+from sim.streams import MeasureStream, measure_rng
 
-WORK_STREAM = 3
-"""Stream id of the per-instance work draws (np.random.default_rng([stream, draw, seed, ...]))."""
 DEFAULT_DRAWS = 8
 DEFAULT_SEED = 2016
 
@@ -29,13 +30,13 @@ class ReadyPrediction(BaseModel):
 
 
 def planned_launches(count: int, interval_ms: float) -> np.ndarray:
-    return np.arange(count, dtype=float) * (interval_ms / 1000.0)
+    return np.arange(count, dtype=float) * seconds(interval_ms)
 
 
 def work_generator(draw: int, seed: int, count: int, interval_ms: float) -> np.random.Generator:
     """The generator of one draw of one configuration: the same for every model, so fits see
     common random numbers and a refit or a prediction reproduces the same draws."""
-    return np.random.default_rng([WORK_STREAM, draw, seed, count, round(interval_ms * 1000)])
+    return measure_rng(MeasureStream.WORK_DRAWS, draw, seed, count, round(interval_ms * 1000))
 
 
 def work_scores(count: int, rng: np.random.Generator) -> np.ndarray:
@@ -66,10 +67,10 @@ def burst_ready_times(
 def summarise(times: np.ndarray) -> ReadyPrediction:
     """Mean over draws (rows) of each draw's first, median, p95 and last ready time."""
     return ReadyPrediction(
-        first_ready_s=float(np.mean(np.min(times, axis=1))),
-        median_ready_s=float(np.mean(np.median(times, axis=1))),
-        p95_ready_s=float(np.mean(np.quantile(times, 0.95, axis=1))),
-        all_ready_s=float(np.mean(np.max(times, axis=1))),
+        first_ready_s=float(np.mean(first_ready(times))),
+        median_ready_s=float(np.mean(median(times))),
+        p95_ready_s=float(np.mean(quantile(times, 0.95))),
+        all_ready_s=float(np.mean(last_ready(times))),
     )
 
 

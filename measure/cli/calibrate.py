@@ -1,4 +1,5 @@
-"""`measure calibrate` and `measure predict`: typer command functions that measure/cli/main.py registers.
+"""`measure calibrate`, `measure predict` and `measure validate`: fit a node model to measured
+bursts, ask it about a burst, and compare its predictions with measured runs.
 
 User mistakes raise UserError subclasses (one line, exit 2 through sim.entry.run_app).
 """
@@ -16,10 +17,13 @@ from measure.calibration.data import load_calibration_data
 from measure.calibration.families import FAMILY_BY_NAME
 from measure.calibration.fit import CalibrateOptions, calibrate, candidate_families, check_design
 from measure.calibration.predict import predict
+from measure.calibration.validate import validate_dataset
 from sim.errors import UserError
 from sim.model.calibration import HostInfo, load_calibration, write_calibration
 
 LOSSES = ("soft_l1", "huber", "cauchy", "linear")
+
+app = typer.Typer(no_args_is_help=True)
 
 
 def _say(message: str) -> None:
@@ -39,6 +43,7 @@ def _families(text: str | None) -> tuple[str, ...] | None:
     return names
 
 
+@app.command("calibrate")
 def calibrate_command(
     datasets: Annotated[
         list[Path],
@@ -120,6 +125,7 @@ def calibrate_command(
     )
 
 
+@app.command("predict")
 def predict_command(
     calibration: Annotated[
         Path, typer.Option("--calibration", help="Calibration JSON from `measure calibrate`.")
@@ -145,3 +151,31 @@ def predict_command(
         f"first {prediction.first_ready_s:.2f} s, median {prediction.median_ready_s:.2f} s, "
         f"p95 {prediction.p95_ready_s:.2f} s, all {prediction.all_ready_s:.2f} s"
     )
+
+
+@app.command("validate")
+def validate_command(
+    dataset: Annotated[Path, typer.Argument(help="dataset written by `measure replay` or "
+                                                 "`measure burst`")],
+    calibration: Annotated[Path, typer.Option(help="calibration JSON of the host")],
+    plots: Annotated[Path | None, typer.Option(help="write CDF overlay PNGs here")] = None,
+    work: Annotated[str, typer.Option(help="model: work drawn from the calibration, as the "
+                                           "simulator does; measured: each instance's real CPU "
+                                           "time")] = "model",
+    json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
+) -> None:
+    """Compare real per-instance ready times with the model's prediction for the same launches."""
+    results = validate_dataset(dataset, calibration, plots, work)
+    if json_out:
+        print(json.dumps([r.model_dump() for r in results], indent=2))
+        return
+    print(f"{'run':<44} {'n':>4}  {'first':>15} {'median':>15} {'p95':>15} {'all':>15}  W1/mk")
+    for r in results:
+        cells = [f"{r.real[k]:6.3f}/{r.predicted[k]:6.3f}" for k in
+                 ("first_ready_s", "median_ready_s", "p95_ready_s", "all_ready_s")]
+        print(f"{r.run_id[:44]:<44} {r.count:>4}  " + " ".join(f"{c:>15}" for c in cells)
+              + f"  {r.wasserstein_over_makespan:5.1%}")
+        errs = ", ".join(f"{k.replace('_ready_s', '')} {v:+.1%}"
+                         for k, v in r.relative_error.items())
+        print(f"{'':<44}       model error: {errs}")
+    print("(cells: real/predicted seconds from the burst start)")

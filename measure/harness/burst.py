@@ -1,7 +1,8 @@
 """One burst: launch N instances on a planned schedule and time each to its ready string.
 
 A single epoll loop watches a timerfd (the next planned launch) and every instance's stdout and
-stderr; there is no thread per instance. Rows are appended and flushed as outcomes happen.
+stderr; there is no thread per instance. `_Burst` has one method per event the loop reacts to.
+Rows are appended and flushed as outcomes happen.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ import shutil
 import signal
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 
 from measure import __version__
 from measure.harness.clock import DeadlineTimer, now
@@ -34,16 +34,20 @@ from measure.harness.process import (
     spawn,
     try_reap,
 )
-from measure.harness.records import InstanceRow, Manifest
+from measure.harness.records import InstanceRow, Manifest, Status
+from measure.harness.signals import (
+    BurstInterrupted,
+    harness_priority,
+    signals_held,
+    terminate_as_exception,
+)
 from sim.errors import UserError
+from sim.model.burst_stats import burst_figures
+from sim.model.units import seconds
 
 START_LEAD_S = 0.05
 """The burst starts this long after set-up, so that instance 0 is launched on schedule too."""
 STDERR_TAIL = 400
-
-
-class BurstInterrupted(Exception):
-    """SIGTERM or SIGHUP arrived during a burst."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +72,7 @@ class BurstSpec:
 
 def fixed_interval(count: int, interval_ms: float) -> tuple[float, ...]:
     """The study's schedule: instance i at i * interval."""
-    return tuple(i * interval_ms / 1000.0 for i in range(count))
+    return tuple(seconds(i * interval_ms) for i in range(count))
 
 
 def default_timeout_s(boot: BootPath, accel: Accel, count: int) -> float:
@@ -85,7 +89,6 @@ class _Live:
     proc: Spawned
     out: bytearray = field(default_factory=bytearray)
     err: bytearray = field(default_factory=bytearray)
-    open_fds: int = 2
     final: bool = False
 
 
@@ -95,61 +98,6 @@ class BurstResult:
     out: Path
     rows: list[InstanceRow]
     manifest: Manifest
-
-
-REALTIME_PRIORITY = 10
-
-
-@contextlib.contextmanager
-def harness_priority(realtime: bool) -> Iterator[str]:
-    """Run the harness under SCHED_FIFO so that launches and reads are not delayed behind the
-    very QEMU processes it measures. Yields a description for the manifest.
-
-    posix_spawn (vfork) suspends the harness until the child's first exec; that exec must not
-    wait behind dozens of booting instances, so the child keeps SCHED_FIFO for it, and the first
-    program it runs is `chrt --other 0`, which drops to the normal policy before QEMU starts."""
-    if not realtime:
-        yield "SCHED_OTHER (realtime off)"
-        return
-    try:
-        old_policy = os.sched_getscheduler(0)
-        old_param = os.sched_getparam(0)
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
-    except (PermissionError, OSError) as err:
-        yield f"SCHED_OTHER (SCHED_FIFO refused: {err.strerror})"
-        return
-    try:
-        yield f"SCHED_FIFO priority {REALTIME_PRIORITY}; instances SCHED_OTHER via chrt"
-    finally:
-        os.sched_setscheduler(0, old_policy, old_param)
-
-
-@contextlib.contextmanager
-def _terminate_as_exception() -> Iterator[None]:
-    """Turn SIGTERM/SIGHUP into an exception so the cleanup path runs."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise BurstInterrupted(signal.Signals(signum).name)
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
-HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT, SIGTERM and SIGHUP (delivered, and raised as exceptions, on exit)."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _iso_now() -> str:
@@ -175,173 +123,209 @@ def run_burst(
     Every instance is killed and reaped before this returns or raises (KeyboardInterrupt or
     BurstInterrupted after recording what was measured).
     """
-    with harness_priority(realtime) as sched:
-        return _run_burst(spec, out, memory_estimate_mb, on_event, sched)
-
-
-def _run_burst(
-    spec: BurstSpec,
-    out: Path,
-    memory_estimate_mb: float | None,
-    on_event: Callable[[str, InstanceRow], None] | None,
-    sched: str,
-) -> BurstResult:
     if spec.count < 1:
         raise UserError("count must be at least 1")
-    qemu = find_qemu()
-    # setpriv runs first, still under the harness's SCHED_FIFO, so the window in which the
-    # harness could die before the child has its parent-death signal is a millisecond, not the
-    # tens of milliseconds a normal-policy exec waits behind booting instances.
-    qemu_cmd = qemu_argv(qemu, spec.boot, spec.accel, spec.memory_mb)
-    if sched.startswith("SCHED_FIFO"):
-        qemu_cmd = normal_policy_prefix() + qemu_cmd
-    argv = pdeathsig_prefix() + qemu_cmd
-    raise_fd_limit(2 * spec.count)
-    run_id = new_run_id(spec)
-    manifest = Manifest(
-        run_id=run_id, bootstorm_version=__version__, started_at=_iso_now(), host=host_info(),
-        qemu_path=qemu, qemu_version=qemu_version(qemu), qemu_argv=argv, boot=spec.boot,
-        accel=spec.accel, count=spec.count, interval_ms=spec.interval_ms,
-        memory_mb=spec.memory_mb, repeat=spec.repeat, timeout_s=spec.timeout_s,
-        schedule=spec.schedule, memory_estimate_mb=memory_estimate_mb, harness_sched=sched,
-    )
-    writer = RunWriter(out, manifest)
-    rows = [
-        InstanceRow(run_id=run_id, boot=spec.boot, accel=spec.accel, count=spec.count,
-                    interval_ms=spec.interval_ms, memory_mb=spec.memory_mb, repeat=spec.repeat,
-                    instance=i, planned_launch_s=p)
-        for i, p in enumerate(spec.planned_s)
-    ]
-    order = sorted(range(spec.count), key=lambda i: spec.planned_s[i])
-    tmpdir = tempfile.mkdtemp(prefix="bootstorm-")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": tmpdir, "LC_ALL": "C"}
-    live: dict[int, _Live] = {}
-    fd_owner: dict[int, _Live] = {}
-    epoll = select.epoll()
-    timer = DeadlineTimer()
-    epoll.register(timer.fd, select.EPOLLIN)
-    outcome = "failed"
-    status_for_rest = "interrupted"
-    t0 = now() + START_LEAD_S
+    with harness_priority(realtime) as sched:
+        return _Burst(spec, out, memory_estimate_mb, on_event, sched).run()
 
-    def emit(kind: str, row: InstanceRow) -> None:
-        if on_event is not None:
-            on_event(kind, row)
 
-    def finish(inst: _Live, status: str) -> None:
-        inst.final = True
-        row = inst.row
-        row.status = status  # type: ignore[assignment]
-        row.stderr_tail = inst.err[-STDERR_TAIL:].decode(errors="replace")
-        writer.append(row)
-        emit(status, row)
+class _Burst:
+    """One burst in flight: the epoll loop, and one method per event it reacts to (a launch is
+    due, an instance wrote output, an instance exited, the deadline passed, a signal arrived)."""
 
-    def close_fd(fd: int) -> None:
-        with contextlib.suppress(OSError):
-            epoll.unregister(fd)
-        os.close(fd)
-        fd_owner.pop(fd, None)
+    def __init__(self, spec: BurstSpec, out: Path, memory_estimate_mb: float | None,
+                 on_event: Callable[[str, InstanceRow], None] | None, sched: str) -> None:
+        self.spec = spec
+        self.out = out
+        self.on_event = on_event
+        qemu = find_qemu()
+        # setpriv runs first, still under the harness's SCHED_FIFO, so the window in which the
+        # harness could die before the child has its parent-death signal is a millisecond, not
+        # the tens of milliseconds a normal-policy exec waits behind booting instances.
+        qemu_cmd = qemu_argv(qemu, spec.boot, spec.accel, spec.memory_mb)
+        if sched.startswith("SCHED_FIFO"):
+            qemu_cmd = normal_policy_prefix() + qemu_cmd
+        self.argv = pdeathsig_prefix() + qemu_cmd
+        raise_fd_limit(2 * spec.count)
+        self.run_id = new_run_id(spec)
+        self.manifest = Manifest(
+            run_id=self.run_id, bootstorm_version=__version__, started_at=_iso_now(),
+            host=host_info(), qemu_path=qemu, qemu_version=qemu_version(qemu), qemu_argv=self.argv,
+            boot=spec.boot, accel=spec.accel, count=spec.count, interval_ms=spec.interval_ms,
+            memory_mb=spec.memory_mb, repeat=spec.repeat, timeout_s=spec.timeout_s,
+            schedule=spec.schedule, memory_estimate_mb=memory_estimate_mb, harness_sched=sched,
+        )
+        self.writer = RunWriter(out, self.manifest)
+        self.rows = [
+            InstanceRow(run_id=self.run_id, boot=spec.boot, accel=spec.accel, count=spec.count,
+                        interval_ms=spec.interval_ms, memory_mb=spec.memory_mb,
+                        repeat=spec.repeat, instance=i, planned_launch_s=p)
+            for i, p in enumerate(spec.planned_s)
+        ]
+        self.order = sorted(range(spec.count), key=lambda i: spec.planned_s[i])
+        self.tmpdir = tempfile.mkdtemp(prefix="bootstorm-")
+        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": self.tmpdir,
+                    "LC_ALL": "C"}
+        self.live: dict[int, _Live] = {}
+        self.fd_owner: dict[int, _Live] = {}
+        self.epoll = select.epoll()
+        self.timer = DeadlineTimer()
+        self.epoll.register(self.timer.fd, select.EPOLLIN)
+        self.outcome = "failed"
+        self.status_for_rest: Status = "interrupted"
+        self.t0 = now() + START_LEAD_S
+        self.next_k = 0
+        """Position in `order` of the next instance to launch."""
+        self.unfinished = spec.count
+        self.pending_cpu: list[_Live] = []
+        """Instances seen ready in this batch of events, whose CPU time is still to be read."""
 
-    try:
-        with _terminate_as_exception():
-            last_planned = max(spec.planned_s)
-            deadline = t0 + last_planned + spec.timeout_s
-            next_k = 0
-            timer.arm(t0 + spec.planned_s[order[0]])
-            pending_cpu: list[_Live] = []
-            unfinished = spec.count
-            while unfinished > 0:
-                wait = deadline - now()
-                if wait <= 0:
-                    break
-                events = epoll.poll(wait)
-                for fd, _mask in events:
-                    stamp = now()
-                    if fd == timer.fd:
-                        timer.consume()
-                        while next_k < spec.count and t0 + spec.planned_s[order[next_k]] <= stamp:
-                            i = order[next_k]
-                            next_k += 1
-                            row = rows[i]
-                            # A signal between the launch time and `live` would lose the row
-                            # (and its process) from the clean-up: it waits until both agree.
-                            with _signals_held():
-                                row.launch_s = now() - t0
-                                try:
-                                    proc = spawn(argv, env)
-                                except OSError as err:
-                                    row.stderr_tail = f"spawn failed: {err.strerror}"
-                                    row.status = "spawn_failed"
-                                    writer.append(row)
-                                    emit("spawn_failed", row)
-                                    unfinished -= 1
-                                    continue
-                                row.pid = proc.pid
-                                inst = _Live(row=row, proc=proc)
-                                live[i] = inst
-                                for pfd in (proc.stdout, proc.stderr):
-                                    fd_owner[pfd] = inst
-                                    epoll.register(pfd, select.EPOLLIN)
-                            emit("launched", row)
-                            stamp = now()
-                        if next_k < spec.count:
-                            timer.arm(t0 + spec.planned_s[order[next_k]])
-                        continue
-                    inst_or_none = fd_owner.get(fd)
-                    if inst_or_none is None:
-                        continue
-                    inst = inst_or_none
-                    try:
-                        data = os.read(fd, 65536)
-                    except BlockingIOError:
-                        continue
-                    if fd == inst.proc.stderr:
-                        if data:
-                            inst.err += data
-                            del inst.err[:-4 * STDERR_TAIL]
-                        else:
-                            close_fd(fd)
-                        continue
-                    if data:
-                        if not inst.out:
-                            inst.row.marker_s = stamp - t0
-                        inst.out += data
-                        if not inst.final and READY in inst.out:
-                            inst.row.ready_s = stamp - t0
-                            inst.final = True
-                            pending_cpu.append(inst)
-                            unfinished -= 1
-                        del inst.out[:-len(READY)]
-                        continue
-                    # stdout closed: the process ended.
-                    close_fd(fd)
-                    if not inst.final:
-                        code = try_reap(inst.proc.pid)
-                        inst.row.exit_code = code
-                        inst.row.cpu_s = float("nan")
-                        finish(inst, "crashed")
-                        unfinished -= 1
-                # CPU time is read after the batch's timestamps are taken, so reading /proc
-                # does not delay when a ready string is seen.
-                for inst in pending_cpu:
-                    inst.row.cpu_s, inst.row.wait_s = cpu_and_wait_seconds(inst.proc.pid)
-                    finish(inst, "ready")
-                pending_cpu.clear()
-            outcome = "complete"
-            status_for_rest = "timeout"
-    except (KeyboardInterrupt, BurstInterrupted):
-        outcome = "interrupted"
-        raise
-    finally:
-        timer.close()
-        for inst in live.values():
+    def run(self) -> BurstResult:
+        try:
+            with terminate_as_exception():
+                self._watch()
+            self.on_deadline_or_done()
+        except (KeyboardInterrupt, BurstInterrupted):
+            self.on_interrupt()
+            raise
+        finally:
+            self._stop_instances()
+            self._record_unlaunched()
+            self._write_manifest()
+        return BurstResult(run_id=self.run_id, out=self.out, rows=self.rows,
+                           manifest=self.manifest)
+
+    def _watch(self) -> None:
+        """The event loop: until every instance has an outcome or the deadline passes."""
+        spec = self.spec
+        deadline = self.t0 + max(spec.planned_s) + spec.timeout_s
+        self.timer.arm(self.t0 + spec.planned_s[self.order[0]])
+        while self.unfinished > 0:
+            wait = deadline - now()
+            if wait <= 0:
+                break
+            for fd, _mask in self.epoll.poll(wait):
+                stamp = now()
+                if fd == self.timer.fd:
+                    self.on_launch_due(stamp)
+                else:
+                    self.on_readable(fd, stamp)
+            # CPU time is read after the batch's timestamps are taken, so reading /proc
+            # does not delay when a ready string is seen.
+            self.on_batch_end()
+
+    def on_launch_due(self, stamp: float) -> None:
+        """The timer fired: launch every instance whose planned time has come, re-arm."""
+        self.timer.consume()
+        spec = self.spec
+        while (self.next_k < spec.count
+               and self.t0 + spec.planned_s[self.order[self.next_k]] <= stamp):
+            i = self.order[self.next_k]
+            self.next_k += 1
+            if self._launch(i):
+                stamp = now()
+        if self.next_k < spec.count:
+            self.timer.arm(self.t0 + spec.planned_s[self.order[self.next_k]])
+
+    def _launch(self, i: int) -> bool:
+        """Spawn instance i; False if the spawn failed (its row is then final)."""
+        row = self.rows[i]
+        # A signal between the launch time and `live` would lose the row (and its process)
+        # from the clean-up: it waits until both agree.
+        with signals_held():
+            row.launch_s = now() - self.t0
+            try:
+                proc = spawn(self.argv, self.env)
+            except OSError as err:
+                row.stderr_tail = f"spawn failed: {err.strerror}"
+                row.status = "spawn_failed"
+                self.writer.append(row)
+                self._emit("spawn_failed", row)
+                self.unfinished -= 1
+                return False
+            row.pid = proc.pid
+            inst = _Live(row=row, proc=proc)
+            self.live[i] = inst
+            for pfd in (proc.stdout, proc.stderr):
+                self.fd_owner[pfd] = inst
+                self.epoll.register(pfd, select.EPOLLIN)
+        self._emit("launched", row)
+        return True
+
+    def on_readable(self, fd: int, stamp: float) -> None:
+        """An instance's stdout or stderr has data, or was closed."""
+        inst = self.fd_owner.get(fd)
+        if inst is None:
+            return
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        if fd == inst.proc.stderr:
+            self.on_stderr(inst, fd, data)
+        elif data:
+            self.on_output(inst, data, stamp)
+        else:
+            self.on_exit(inst, fd)
+
+    def on_stderr(self, inst: _Live, fd: int, data: bytes) -> None:
+        """Keep the tail of what QEMU says on stderr (for the row of a failed instance)."""
+        if data:
+            inst.err += data
+            del inst.err[:-4 * STDERR_TAIL]
+        else:
+            self._close_fd(fd)
+
+    def on_output(self, inst: _Live, data: bytes, stamp: float) -> None:
+        """Guest serial output: the first byte is the marker, the ready string is the outcome."""
+        if not inst.out:
+            inst.row.marker_s = stamp - self.t0
+        inst.out += data
+        if not inst.final and READY in inst.out:
+            inst.row.ready_s = stamp - self.t0
+            inst.final = True
+            self.pending_cpu.append(inst)
+            self.unfinished -= 1
+        # Only what could still start the ready string is kept.
+        del inst.out[:-len(READY)]
+
+    def on_exit(self, inst: _Live, fd: int) -> None:
+        """stdout closed: the process ended; before its ready string, that is a crash."""
+        self._close_fd(fd)
+        if not inst.final:
+            inst.row.exit_code = try_reap(inst.proc.pid)
+            inst.row.cpu_s = float("nan")
+            self._finish(inst, "crashed")
+            self.unfinished -= 1
+
+    def on_batch_end(self) -> None:
+        """Read the CPU time of the instances that became ready in this batch of events."""
+        for inst in self.pending_cpu:
+            inst.row.cpu_s, inst.row.wait_s = cpu_and_wait_seconds(inst.proc.pid)
+            self._finish(inst, "ready")
+        self.pending_cpu.clear()
+
+    def on_deadline_or_done(self) -> None:
+        """The loop ended by itself: instances still without an outcome timed out."""
+        self.outcome = "complete"
+        self.status_for_rest = "timeout"
+
+    def on_interrupt(self) -> None:
+        """Ctrl-C, SIGTERM or SIGHUP: instances without an outcome count as interrupted."""
+        self.outcome = "interrupted"
+
+    def _stop_instances(self) -> None:
+        """Read every live instance's final CPU time, kill and reap them all, record them."""
+        self.timer.close()
+        live = self.live.values()
+        for inst in live:
             # What a ready instance keeps costing while idle: its CPU time at the end.
-            inst.row.end_s = now() - t0
+            inst.row.end_s = now() - self.t0
             inst.row.cpu_end_s, wait_end = cpu_and_wait_seconds(inst.proc.pid)
             if not inst.final:
                 inst.row.cpu_s, inst.row.wait_s = inst.row.cpu_end_s, wait_end
-        ended = kill_and_reap([inst.proc.pid for inst in live.values()])
-        for inst in live.values():
+        ended = kill_and_reap([inst.proc.pid for inst in live])
+        for inst in live:
             code = ended.get(inst.proc.pid)
             # A crashed QEMU closes stdout while exiting; its status is its own even if our
             # SIGKILL arrived during the exit. Instances we killed keep exit_code None.
@@ -349,51 +333,51 @@ def _run_burst(
                     inst.row.status == "crashed" or code != -signal.SIGKILL):
                 inst.row.exit_code = code
             if not inst.final:
-                finish(inst, status_for_rest)
+                self._finish(inst, self.status_for_rest)
             else:
-                writer.append(inst.row)  # merged with its outcome row by the reader
-        for fd in list(fd_owner):
-            close_fd(fd)
-        epoll.close()
-        shutil.rmtree(tmpdir, ignore_errors=True)
-        unlaunched = [r for r in rows if r.launch_s != r.launch_s and r.status != "spawn_failed"]
-        for row in unlaunched:
-            row.status = status_for_rest  # type: ignore[assignment]
-            writer.append(row)
-        writer.close()
-        manifest.t0_monotonic = t0
+                self.writer.append(inst.row)  # merged with its outcome row by the reader
+        for fd in list(self.fd_owner):
+            self._close_fd(fd)
+        self.epoll.close()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def _record_unlaunched(self) -> None:
+        for row in self.rows:
+            if row.launch_s != row.launch_s and row.status != "spawn_failed":
+                row.status = self.status_for_rest
+                self.writer.append(row)
+        self.writer.close()
+
+    def _write_manifest(self) -> None:
+        manifest = self.manifest
+        manifest.t0_monotonic = self.t0
         manifest.ended_at = _iso_now()
-        manifest.outcome = outcome  # type: ignore[assignment]
+        manifest.outcome = self.outcome  # type: ignore[assignment]
         counts: dict[str, int] = {}
-        for r in rows:
+        for r in self.rows:
             counts[r.status] = counts.get(r.status, 0) + 1
         manifest.status_counts = counts
-        ready = [r.ready_s for r in rows if r.status == "ready"]
-        manifest.first_ready_s = min(ready) if ready else None
-        manifest.all_ready_s = max(ready) if len(ready) == spec.count else None
-        writer.write_manifest()
-        compact(out)
-    return BurstResult(run_id=run_id, out=out, rows=rows, manifest=manifest)
+        ready = [r.ready_s for r in self.rows if r.status == "ready"]
+        figures = burst_figures(ready, everyone_ready=len(ready) == self.spec.count)
+        manifest.first_ready_s = figures["first_ready_s"]
+        manifest.all_ready_s = figures["all_ready_s"]
+        self.writer.write_manifest()
+        compact(self.out)
 
+    def _emit(self, kind: str, row: InstanceRow) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, row)
 
-def summarize(rows: Sequence[InstanceRow]) -> dict[str, float | int | None]:
-    """First/all-ready and lateness figures of one burst, for the CLI and tests."""
-    ready = sorted(r.ready_s for r in rows if r.status == "ready")
-    late = sorted((r.launch_s - r.planned_launch_s) * 1000 for r in rows
-                  if r.launch_s == r.launch_s)
-    init = sorted(r.ready_s - r.launch_s for r in rows if r.status == "ready")
+    def _finish(self, inst: _Live, status: Status) -> None:
+        inst.final = True
+        row = inst.row
+        row.status = status
+        row.stderr_tail = inst.err[-STDERR_TAIL:].decode(errors="replace")
+        self.writer.append(row)
+        self._emit(status, row)
 
-    def q(xs: list[float], p: float) -> float | None:
-        return xs[min(len(xs) - 1, int(p * len(xs)))] if xs else None
-
-    return {
-        "count": len(rows),
-        "ready": len(ready),
-        "first_ready_s": ready[0] if ready else None,
-        "median_ready_s": q(ready, 0.5),
-        "all_ready_s": ready[-1] if len(ready) == len(rows) else None,
-        "median_init_s": q(init, 0.5),
-        "launch_late_p50_ms": q(late, 0.5),
-        "launch_late_p99_ms": q(late, 0.99),
-        "launch_late_max_ms": late[-1] if late else None,
-    }
+    def _close_fd(self, fd: int) -> None:
+        with contextlib.suppress(OSError):
+            self.epoll.unregister(fd)
+        os.close(fd)
+        self.fd_owner.pop(fd, None)

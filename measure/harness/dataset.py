@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from measure.harness.records import InstanceRow, Manifest
 from sim.errors import UserError
+from sim.files import FileError, load_yaml_model
 
 PARQUET = "instances.parquet"
 RUNS = "runs"
@@ -128,7 +129,7 @@ def compact(root: Path) -> Path:
 
 def load_manifests(path: Path) -> list[Manifest]:
     """Every run manifest of a dataset directory."""
-    return [Manifest.model_validate_json(p.read_text())
+    return [load_yaml_model(p, Manifest, error=FileError)
             for p in sorted((path / RUNS).glob("*.manifest.json"))]
 
 

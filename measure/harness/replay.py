@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from measure.harness.burst import BurstResult, BurstSpec, default_timeout_s, run_burst
+from measure.harness.burst import BurstSpec, default_timeout_s
 from measure.harness.guest import Accel, BootPath
 from sim.model.schedule import LaunchSchedule
+from sim.model.units import milliseconds
 
 
 def replay_spec(schedule: LaunchSchedule, source: Path, boot: BootPath, accel: Accel,
@@ -15,7 +16,7 @@ def replay_spec(schedule: LaunchSchedule, source: Path, boot: BootPath, accel: A
     """A burst whose instances are launched at the schedule's times, in its order."""
     planned = schedule.planned_s
     span = planned[-1] - planned[0]
-    mean_gap_ms = 1000.0 * span / (len(planned) - 1) if len(planned) > 1 else 0.0
+    mean_gap_ms = milliseconds(span) / (len(planned) - 1) if len(planned) > 1 else 0.0
     return BurstSpec(
         boot=boot, accel=accel, memory_mb=schedule.memory_mb, planned_s=planned,
         interval_ms=round(mean_gap_ms, 6), repeat=repeat,
@@ -24,9 +25,3 @@ def replay_spec(schedule: LaunchSchedule, source: Path, boot: BootPath, accel: A
                  f"replication {schedule.replication} of {schedule.scenario}",
     )
 
-
-def replay(schedule: LaunchSchedule, source: Path, out: Path, boot: BootPath, accel: Accel,
-           repeat: int = 0, memory_estimate_mb: float | None = None) -> BurstResult:
-    """Run the schedule once into dataset `out` (rows and manifest as for `measure burst`)."""
-    spec = replay_spec(schedule, source, boot, accel, repeat)
-    return run_burst(spec, out, memory_estimate_mb=memory_estimate_mb)

@@ -1,11 +1,39 @@
-"""Per-burst summaries of instance rows: first-ready, all-ready and friends, one row per run."""
+"""Per-burst summaries of instance rows: first-ready, all-ready and friends, for one burst just
+measured (`measure burst`, `measure replay`) and for every run of a dataset (`measure plot`).
+
+The figures come from sim.model.burst_stats, the one definition (numpy's linear quantiles).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
+from measure.harness.records import InstanceRow
+from sim.model.burst_stats import burst_figures, median, quantile
+from sim.model.units import milliseconds
+
 CONFIG = ["boot", "accel", "count", "interval_ms", "memory_mb"]
+
+
+def burst_summary(rows: Sequence[InstanceRow]) -> dict[str, float | int | None]:
+    """First/median/p95/all-ready, median init time and launch lateness of one burst. None
+    where nothing was measured; all_ready_s is None unless every instance became ready."""
+    ready = np.array([r.ready_s for r in rows if r.status == "ready"], dtype=float)
+    init = np.array([r.ready_s - r.launch_s for r in rows if r.status == "ready"], dtype=float)
+    late = milliseconds(np.array([r.launch_s - r.planned_launch_s for r in rows
+                                  if r.launch_s == r.launch_s], dtype=float))
+    return {
+        "count": len(rows),
+        "ready": int(ready.size),
+        **burst_figures(ready, everyone_ready=ready.size == len(rows)),
+        "median_init_s": float(median(init)) if init.size else None,
+        "launch_late_p50_ms": float(quantile(late, 0.5)) if late.size else None,
+        "launch_late_p99_ms": float(quantile(late, 0.99)) if late.size else None,
+        "launch_late_max_ms": float(late.max()) if late.size else None,
+    }
 
 
 def per_run(instances: pd.DataFrame) -> pd.DataFrame:
@@ -13,8 +41,9 @@ def per_run(instances: pd.DataFrame) -> pd.DataFrame:
     launch lateness. all_ready_s is NaN when some instance never became ready."""
     rows = []
     for run_id, g in instances.groupby("run_id", sort=True):
-        ready = np.sort(g.loc[g.status == "ready", "ready_s"].to_numpy(dtype=float))
-        late_ms = (g.launch_s - g.planned_launch_s).dropna().to_numpy(dtype=float) * 1000
+        ready = g.loc[g.status == "ready", "ready_s"].to_numpy(dtype=float)
+        late_ms = milliseconds((g.launch_s - g.planned_launch_s).dropna().to_numpy(dtype=float))
+        figures = burst_figures(ready, everyone_ready=len(ready) == len(g))
         first = g.iloc[0]
         rows.append({
             "run_id": run_id,
@@ -22,13 +51,10 @@ def per_run(instances: pd.DataFrame) -> pd.DataFrame:
             "repeat": int(first["repeat"]),
             "instances": len(g),
             "ready": len(ready),
-            "first_ready_s": ready[0] if len(ready) else np.nan,
-            "median_ready_s": float(np.median(ready)) if len(ready) else np.nan,
-            "p95_ready_s": float(np.quantile(ready, 0.95)) if len(ready) else np.nan,
-            "all_ready_s": ready[-1] if len(ready) == len(g) else np.nan,
+            **{k: np.nan if v is None else v for k, v in figures.items()},
             "mean_init_s": float((g.ready_s - g.launch_s).mean()),
             "mean_cpu_s": float(g.cpu_s.mean()),
-            "launch_late_p99_ms": float(np.quantile(late_ms, 0.99)) if len(late_ms) else np.nan,
+            "launch_late_p99_ms": float(quantile(late_ms, 0.99)) if len(late_ms) else np.nan,
         })
     return pd.DataFrame(rows)
 

@@ -1,4 +1,5 @@
-"""A grid of bursts like the study's (counts x intervals x memory sizes x repeats).
+"""Bursts one after the other: a grid like the study's (counts x intervals x memory sizes x
+repeats), and the repeats of one burst or one replayed schedule.
 
 Points run in a randomised order (so slow drifts of the host do not line up with an axis) into one
 dataset; a point whose run completed is never redone, so an interrupted sweep resumes.
@@ -8,11 +9,9 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from measure.harness.burst import (
     BurstResult,
@@ -23,9 +22,8 @@ from measure.harness.burst import (
 )
 from measure.harness.dataset import load_manifests
 from measure.harness.guest import Accel, BootPath
-
-SWEEP_STREAM = 17
-"""Stream number of the generator that orders a sweep's points."""
+from measure.harness.summary import burst_summary
+from sim.streams import MeasureStream, measure_rng
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +51,7 @@ def grid(boots: Sequence[BootPath], accel: Accel, counts: Sequence[int],
     points = [SweepPoint(b, accel, c, float(i), m, r)
               for b, c, i, m, r in itertools.product(boots, counts, intervals_ms, memories_mb,
                                                      range(repeats))]
-    rng = np.random.default_rng([SWEEP_STREAM, seed])
+    rng = measure_rng(MeasureStream.SWEEP_ORDER, seed)
     return [points[k] for k in rng.permutation(len(points))]
 
 
@@ -82,3 +80,16 @@ def run_sweep(points: Sequence[SweepPoint], out: Path, *, settle_s: float,
         # Let the previous burst's processes leave the scheduler and page cache settle.
         time.sleep(settle_s)
     return ran
+
+
+def run_in_turn(specs: Iterable[BurstSpec], out: Path, *, settle_s: float,
+                memory_estimate_mb: float | None = None, realtime: bool = True,
+                ) -> Iterator[tuple[BurstResult, dict[str, float | int | None]]]:
+    """Run bursts one after the other into dataset `out` (the repeats of `measure burst` and
+    `measure replay`), pausing `settle_s` between two; yields each result and its summary."""
+    for k, spec in enumerate(specs):
+        if k:
+            time.sleep(settle_s)
+        result = run_burst(spec, out, memory_estimate_mb=memory_estimate_mb, realtime=realtime)
+        yield result, {"run_id": result.run_id, **burst_summary(result.rows),
+                       "status_counts": result.manifest.status_counts}

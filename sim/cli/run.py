@@ -30,7 +30,7 @@ from sim.tune import TuneError, TuneResult, base_config, grid_points, tune
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help=__doc__)
-# Further commands join this app: `sim schedule` and `sim validate` (issue 6), `sim sweep`
+# Further commands join this app: `sim schedule` (issue 6), `sim sweep`
 # (issue 7) register with app.command() in their own modules, imported at the end of this file.
 
 _stderr = Console(stderr=True)
@@ -276,11 +276,10 @@ def _print_tune(result: TuneResult) -> None:
 
 
 def _register_loop_commands() -> None:
-    """`sim schedule` and `sim validate` (the replay loop, sim/cli/schedule.py)."""
+    """`sim schedule` (the replay loop, sim/cli/schedule.py)."""
     from sim.cli import schedule as loop_cli
 
     app.command("schedule")(loop_cli.schedule_command)
-    app.command("validate")(loop_cli.validate_command)
 
 
 _register_loop_commands()

@@ -1,6 +1,7 @@
 """The calibration file: a fitted node model with its intervals, provenance and fit quality.
 
-Pure data validated by pydantic; `load_calibration` turns any defect into one CalibrationFileError.
+Pure data validated by pydantic; `load_calibration` reads it with sim.files' loader and turns any
+defect into a CalibrationFileError.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sim.errors import UserError
+from sim.files import FileError, load_yaml_model
 from sim.model.node_model import NodeModel
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -19,7 +20,7 @@ SCHEMA_VERSION: Literal[1] = 1
 InputKind = Literal["summary_table", "instances"]
 
 
-class CalibrationFileError(UserError):
+class CalibrationFileError(FileError):
     """A calibration file that cannot be read or does not validate (a user's mistake)."""
 
 
@@ -197,26 +198,6 @@ def write_calibration(calibration: Calibration, path: Path) -> None:
 
 
 def load_calibration(path: Path) -> Calibration:
-    """Read and validate a calibration file; any defect becomes one CalibrationFileError line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CalibrationFileError(
-            f"cannot read calibration {path} ({exc.strerror}); check the path"
-        ) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CalibrationFileError(
-            f"{path}:{exc.lineno}:{exc.colno}: not JSON ({exc.msg}); "
-            "pass a file written by `measure calibrate`"
-        ) from None
-    try:
-        return Calibration.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise CalibrationFileError(
-            f"{path}: {where}: {first['msg']}{more}; refit with `measure calibrate`"
-        ) from None
+    """Read and validate a calibration file; any defect raises CalibrationFileError, whose
+    lines say `file:line:col: path: message`."""
+    return load_yaml_model(path, Calibration, error=CalibrationFileError)

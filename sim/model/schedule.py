@@ -4,13 +4,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sim.errors import UserError
+from sim.files import FileError, load_yaml_model
 
 
 class ScheduledLaunch(BaseModel):
@@ -58,18 +57,10 @@ def write_schedule(schedule: LaunchSchedule, path: Path) -> None:
     path.write_text(schedule.model_dump_json(indent=1))
 
 
+class ScheduleFileError(FileError):
+    """A launch schedule file that cannot be read or does not validate (a user's mistake)."""
+
+
 def load_schedule(path: Path) -> LaunchSchedule:
-    """Read a schedule file; a missing or malformed one is a UserError."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"schedule {path} does not exist; write one with `sim schedule`") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{path} is not JSON ({err}); give a file written by `sim schedule`"
-                        ) from None
-    try:
-        return LaunchSchedule.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise UserError(f"{path}: {where}: {first['msg']}") from None
+    """Read a schedule file; any defect raises ScheduleFileError (`file:line:col: ...`)."""
+    return load_yaml_model(path, LaunchSchedule, error=ScheduleFileError)
