@@ -15,36 +15,23 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
 
-from measure.calibration.data import Burst, load_calibration_data
-from measure.calibration.intervals import (
-    FIGURES,
-    burst_figures,
-    predict_with_intervals,
-    run_noise,
-)
-from measure.calibration.predict import burst_ready_times, planned_launches
+from measure.calibration.data import load_calibration_data
+from measure.calibration.forecast import forecast
+from measure.calibration.host_costs import figures_of
 from measure.harness.burst import BurstResult
 from measure.harness.guest import BootPath
 from measure.harness.probe import run_probe
-from measure.harness.sweep import SWEEP_STREAM, SweepPoint, run_sweep
-from sim.model.calibration import Calibration, load_calibration
-from sim.model.node_model import NodeModel
-from sim.model.probe import (
-    PROBE_COUNT,
-    PROBE_INTERVAL_MS,
-    HostSpeed,
-    ProbeFile,
-    host_speed,
-    transfer,
-)
+from measure.harness.sweep import SweepPoint, run_sweep
+from sim.model.calibration import load_calibration
+from sim.model.intervals import FIGURES
+from sim.model.probe import load_probe
+from sim.streams import MeasureStream, measure_rng
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS: tuple[tuple[int, float], ...] = (
@@ -69,7 +56,7 @@ def measure(
     b: BootPath = "firmware" if boot == "firmware" else "bios"
     _probe(b, out, "probe-before")
     points = [SweepPoint(b, "kvm", n, i, 16, r) for n, i in CONFIGS for r in range(REPEATS)]
-    rng = np.random.default_rng([SWEEP_STREAM, seed])
+    rng = measure_rng(MeasureStream.TRANSFER_ORDER, seed)
     points = [points[k] for k in rng.permutation(len(points))]
     t0 = time.monotonic()
 
@@ -92,37 +79,11 @@ def _probe(boot: BootPath, out: Path, name: str) -> None:
           f"{probe.speed.effective_cores:.2f}, {probe.duration_s:.0f} s", file=sys.stderr)
 
 
-def calibration_runs(calibration: Calibration) -> list[Burst]:
-    """The per-instance runs a calibration was fitted to (its data files, from the repository)."""
-    paths = [ROOT / f.path for f in calibration.provenance.data_files]
-    return list(load_calibration_data(paths).bursts)
-
-
-def runs_figures(bursts: Sequence[Burst]) -> list[tuple[tuple[int, float], dict[str, float]]]:
-    out = []
-    for b in bursts:
-        if b.ready_s is not None and np.all(np.isfinite(b.ready_s)):
-            out.append((b.key, burst_figures(b.ready_s)))
-    return out
-
-
-def reference_speed(bursts: Sequence[Burst]) -> HostSpeed:
-    probe_runs = [(b.launch_s, b.ready_s, b.cpu_s) for b in bursts
-                  if b.key == (PROBE_COUNT, PROBE_INTERVAL_MS) and b.launch_s is not None
-                  and b.ready_s is not None and b.cpu_s is not None]
-    return host_speed(probe_runs)  # type: ignore[arg-type]
-
-
-def model_figures(model: NodeModel, count: int, interval_ms: float, draws: int,
-                  seed: int) -> dict[str, float]:
-    times = burst_ready_times(model, planned_launches(count, interval_ms), interval_ms, draws,
-                              seed)
-    per_draw = [burst_figures(row) for row in times]
-    return {k: float(np.mean([d[k] for d in per_draw])) for k in FIGURES}
-
-
-def _unchanged(model: NodeModel) -> NodeModel:
-    return model
+def measured_figures(data: Path) -> list[tuple[tuple[int, float], dict[str, float]]]:
+    """(configuration, figures) of every whole run of a dataset."""
+    bursts = load_calibration_data([data]).bursts
+    return [(b.key, figures_of(b)) for b in bursts
+            if b.ready_s is not None and np.all(np.isfinite(b.ready_s))]
 
 
 @app.command()
@@ -131,50 +92,45 @@ def analyse(
     calibration: Annotated[list[Path], typer.Option(help="calibration file(s)")],
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Errors and coverage of each calibration's predictions (with and without the probe)."""
-    probe = ProbeFile.model_validate_json((data / "probe-before.json").read_text())
-    measured = runs_figures(load_calibration_data([data / "bursts"]).bursts)
+    """Errors and coverage of each calibration's forecasts, with and without the probe taken
+    before the bursts."""
+    probe = load_probe(data / "probe-before.json")
+    measured = measured_figures(data / "bursts")
     configs = sorted({key for key, _ in measured})
-    report: dict[str, object] = {"data": str(data), "probe": probe.speed.model_dump()}
+    report: dict[str, Any] = {"data": str(data), "probe": probe.speed.model_dump()}
     for path in calibration:
         cal = load_calibration(path)
-        runs = calibration_runs(cal)
-        noise = run_noise(runs_figures(runs))
-        reference = reference_speed(runs)
-        for mode in ("without probe", "with probe"):
-            adapt = (partial(transfer, reference=reference, probed=probe.speed)
-                     if mode == "with probe" else _unchanged)
+        for mode, probed in (("without probe", None), ("with probe", probe)):
             rows = []
             for count, interval in configs:
                 t0 = time.process_time()
-                figures = partial(model_figures, count=count, interval_ms=interval,
-                                  draws=cal.settings.work_draws, seed=cal.settings.seed)
-                central, bands = predict_with_intervals(cal, figures, noise, adapt)
+                result = forecast(cal, count, interval, probed)
                 seconds = time.process_time() - t0
                 reps = [f for key, f in measured if key == (count, interval)]
-                row: dict[str, object] = {"count": count, "interval_ms": interval,
-                                          "runs": len(reps), "predict_cpu_s": seconds}
+                row: dict[str, Any] = {"count": count, "interval_ms": interval,
+                                       "runs": len(reps), "predict_cpu_s": seconds,
+                                       "extrapolation": result.extrapolation}
                 for name in FIGURES:
                     values = [r[name] for r in reps]
                     median = float(np.median(values))
-                    low, high = bands[name]
+                    predicted = getattr(result, name)
+                    low, high = getattr(result, f"{name}_interval")
                     row[name] = {"measured_median": median, "measured_min": min(values),
-                                 "measured_max": max(values), "predicted": central[name],
-                                 "interval": [low, high],
-                                 "error": central[name] / median - 1.0,
+                                 "measured_max": max(values), "predicted": predicted,
+                                 "interval": [low, high], "error": predicted / median - 1.0,
                                  "covered": int(sum(low <= v <= high for v in values))}
                 rows.append(row)
             summary = {}
             for name in FIGURES:
-                errors = [abs(r[name]["error"]) for r in rows]  # type: ignore[index]
-                covered = sum(r[name]["covered"] for r in rows)  # type: ignore[index]
-                total = sum(r["runs"] for r in rows)  # type: ignore[misc]
-                summary[name] = {"median_abs_error": float(np.median(errors)),
-                                 "worst_abs_error": float(max(errors)),
-                                 "coverage": covered / total}
-            report[f"{path.name} {mode}"] = {"reference": reference.model_dump(),
-                                            "run_noise": noise.sigma, "summary": summary,
-                                            "configurations": rows}
+                errors = [abs(r[name]["error"]) for r in rows]
+                summary[name] = {
+                    "median_abs_error": float(np.median(errors)),
+                    "worst_abs_error": float(max(errors)),
+                    "coverage": sum(r[name]["covered"] for r in rows) / sum(
+                        r["runs"] for r in rows)}
+            report[f"{path.name} {mode}"] = {
+                "summary": summary, "configurations": rows,
+                "predict_cpu_s_max": max(r["predict_cpu_s"] for r in rows)}
     if json_out:
         print(json.dumps(report, indent=1))
         return

@@ -1,5 +1,6 @@
-"""Node-model terms read straight off per-instance measurements instead of fitted: the CPU a
-ready instance keeps using, and how a boot's CPU work grows with the instances already running.
+"""Node-model terms read straight off per-instance measurements instead of fitted (the CPU a
+ready instance keeps using, how a boot's CPU work grows with the instances already running), and
+the data's host speed and run-to-run noise that prediction intervals and host transfer use.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from measure.calibration.data import Burst
+from sim.model import burst_stats
+from sim.model.intervals import RunNoise, run_noise
 from sim.model.node_model import NodeModel
+from sim.model.probe import PROBE_COUNT, PROBE_INTERVAL_MS, HostSpeed, host_speed
 
 
 @dataclass(frozen=True)
@@ -135,3 +139,33 @@ def measure_host_costs(bursts: Sequence[Burst]) -> HostCosts:
         work_growth=growth,
         work_cv=cv,
     )
+
+
+def host_reference(bursts: Sequence[Burst]) -> HostSpeed | None:
+    """The data's host speed as `measure probe` reads it, from the runs of the probe's
+    configuration (None: the data hold none, as a summary table never does)."""
+    runs = [(b.launch_s, b.ready_s, b.cpu_s) for b in bursts
+            if b.key == (PROBE_COUNT, PROBE_INTERVAL_MS) and b.launch_s is not None
+            and b.ready_s is not None and b.cpu_s is not None and np.all(np.isfinite(b.ready_s))]
+    return host_speed(runs) if runs else None
+
+
+def figures_of(burst: Burst) -> dict[str, float]:
+    """The figures a run shows: all five from per-instance ready times, first and all-ready
+    from a summary table."""
+    if burst.ready_s is None:
+        return {"first_ready_s": burst.first_ready_s, "all_ready_s": burst.all_ready_s}
+    ready = np.asarray(burst.ready_s, dtype=float)
+    return {
+        "first_ready_s": float(burst_stats.first_ready(ready)),
+        "p10_ready_s": float(burst_stats.quantile(ready, 0.1)),
+        "median_ready_s": float(burst_stats.median(ready)),
+        "p95_ready_s": float(burst_stats.quantile(ready, 0.95)),
+        "all_ready_s": float(burst_stats.last_ready(ready)),
+    }
+
+
+def measured_run_noise(bursts: Sequence[Burst]) -> RunNoise:
+    """Run-to-run variability of every figure between replicate runs (whole runs only)."""
+    whole = [b for b in bursts if b.ready_s is None or np.all(np.isfinite(b.ready_s))]
+    return run_noise([(b.key, figures_of(b)) for b in whole])

@@ -11,12 +11,14 @@ import typer
 
 from measure.harness.burst import BurstResult
 from measure.harness.dataset import check_writable
-from measure.harness.guest import ACCELS, BOOT_PATHS, Accel, BootPath, find_qemu
-from measure.harness.host import kvm_status
+from measure.harness.preflight import accelerator, boot_path, check_host, check_memory_mb
 from measure.harness.probe import PROBE_BURSTS, run_probe
 from sim.errors import UserError
 
+app = typer.Typer(no_args_is_help=True)
 
+
+@app.command("probe")
 def probe_command(
     out: Annotated[Path, typer.Option(help="probe file to write (JSON)")],
     boot: Annotated[str, typer.Option(help="firmware | bios")] = "firmware",
@@ -29,17 +31,11 @@ def probe_command(
 ) -> None:
     """Measure this host's speed (CPU per boot, effective cores, launcher lateness) with a few
     short bursts, about 15 s; writes OUT for `measure predict --probe`."""
-    if boot not in BOOT_PATHS:
-        raise UserError(f"--boot {boot!r}: choose one of {', '.join(BOOT_PATHS)}")
-    if accel not in ACCELS:
-        raise UserError(f"--accel {accel!r}: choose one of {', '.join(ACCELS)}")
-    if accel == "kvm" and not kvm_status().usable:
-        raise UserError("--accel kvm: /dev/kvm is not usable here; use --accel tcg")
+    b, a = boot_path(boot), accelerator(accel)
+    check_memory_mb(memory_mb)
     if not 1 <= bursts <= 20:
         raise UserError(f"--bursts {bursts}: give 1 to 20")
-    if memory_mb < 1:
-        raise UserError(f"--memory-mb {memory_mb}: give a positive size")
-    find_qemu()
+    check_host(a)
     if out.suffix != ".json":
         raise UserError(f"--out {out}: a probe file ends in .json")
     runs = dataset or out.with_name(out.stem + "-runs")
@@ -50,8 +46,6 @@ def probe_command(
         print(f"probe burst {result.run_id}: all ready at "
               f"{result.manifest.all_ready_s:.3f} s", file=sys.stderr)
 
-    b: BootPath = boot  # type: ignore[assignment]
-    a: Accel = accel  # type: ignore[assignment]
     probe = run_probe(b, a, memory_mb, runs, bursts=bursts, on_burst=progress)
     text = probe.model_dump_json(indent=1)
     out.write_text(text + "\n")

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy.special import ndtri
 
 from sim.model.node_model import NodeModel
-from sim.streams import MeasureStream
+from sim.streams import MeasureStream, measure_rng
 
 FIGURES = ("first_ready_s", "p10_ready_s", "median_ready_s", "p95_ready_s", "all_ready_s")
 LEVEL = 0.8
@@ -81,7 +81,7 @@ def parameter_draws(model: NodeModel, parameters: Mapping[str, Estimate],
     """Node models with every fitted parameter drawn from a normal matching its bootstrap
     interval (independently: the file keeps intervals, not the bootstrap's joint draws)."""
     z = float(ndtri(0.5 + interval_level / 2.0))
-    rng = np.random.default_rng([int(MeasureStream.PARAMETER_DRAWS), seed, draws])
+    rng = measure_rng(MeasureStream.PARAMETER_DRAWS, seed, draws)
     base = model.model_dump()
     models = []
     for _ in range(draws):

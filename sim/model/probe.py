@@ -9,11 +9,14 @@ the calibration's bursts of that configuration, so a host's speed is compared li
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from sim.errors import UserError
+from sim.files import load_yaml_model
 from sim.model.node_model import NodeModel
 
 PROBE_COUNT = 100
@@ -96,3 +99,25 @@ def transfer(model: NodeModel, reference: HostSpeed, probed: HostSpeed) -> NodeM
         "work_s": model.work_s * probed.boot_cpu_s / reference.boot_cpu_s,
         "cores": model.cores * probed.effective_cores / reference.effective_cores,
     })
+
+
+class ProbeFileError(UserError):
+    """A probe file that cannot be read or does not validate (a user's mistake)."""
+
+
+def load_probe(path: Path) -> ProbeFile:
+    """Read and validate a probe file; any defect raises ProbeFileError (file:line:col)."""
+    return load_yaml_model(path, ProbeFile, error=ProbeFileError)
+
+
+def check_probe(probe: ProbeFile, reference: HostSpeed | None, boot: str | None,
+                where: str) -> HostSpeed:
+    """The reference a probe is compared with, or a UserError saying why it cannot be."""
+    if reference is None:
+        raise UserError(f"{where}: the calibration holds no host reference (its data have no "
+                        f"{PROBE_COUNT}-at-{PROBE_INTERVAL_MS:g}-ms burst); refit it from "
+                        "per-instance data that do, or predict without --probe")
+    if boot is not None and probe.boot != boot:
+        raise UserError(f"{where}: the probe booted `{probe.boot}` but the calibration is of "
+                        f"`{boot}`; probe with --boot {boot}")
+    return reference
