@@ -15,7 +15,13 @@ from measure.calibration.data import Burst
 from sim.model import burst_stats
 from sim.model.intervals import RunNoise, run_noise
 from sim.model.node_model import NodeModel
-from sim.model.probe import PROBE_COUNT, PROBE_INTERVAL_MS, HostSpeed, host_speed
+from sim.model.probe import (
+    PROBE_COUNT,
+    PROBE_INTERVAL_MS,
+    HostSpeed,
+    early_boot_cpu,
+    host_speed,
+)
 
 
 @dataclass(frozen=True)
@@ -142,12 +148,21 @@ def measure_host_costs(bursts: Sequence[Burst]) -> HostCosts:
 
 
 def host_reference(bursts: Sequence[Burst]) -> HostSpeed | None:
-    """The data's host speed as `measure probe` reads it, from the runs of the probe's
-    configuration (None: the data hold none, as a summary table never does)."""
-    runs = [(b.launch_s, b.ready_s, b.cpu_s) for b in bursts
-            if b.key == (PROBE_COUNT, PROBE_INTERVAL_MS) and b.launch_s is not None
-            and b.ready_s is not None and b.cpu_s is not None and np.all(np.isfinite(b.ready_s))]
-    return host_speed(runs) if runs else None
+    """The data's host speed as `measure probe` reads a host: the median CPU time of the first
+    boots of every run (the host's speed drifts between runs, and so over a sweep; the runs'
+    configuration moves it less than the drift, docs/calibration.md), and the effective cores
+    of the runs of the probe's configuration. None: no per-instance run of that configuration
+    (a summary table never has one)."""
+    whole = [b for b in bursts if b.launch_s is not None and b.ready_s is not None
+             and b.cpu_s is not None and np.all(np.isfinite(b.ready_s))]
+    saturated = [(b.launch_s, b.ready_s, b.cpu_s) for b in whole
+                 if b.key == (PROBE_COUNT, PROBE_INTERVAL_MS)]
+    if not saturated:
+        return None
+    cores = host_speed(saturated).effective_cores  # type: ignore[arg-type]
+    early = np.concatenate([early_boot_cpu(b.cpu_s) for b in whole])  # type: ignore[arg-type]
+    return HostSpeed(boot_cpu_s=float(np.median(early)), effective_cores=cores,
+                     bursts=len(whole))
 
 
 def figures_of(burst: Burst) -> dict[str, float]:

@@ -34,12 +34,13 @@ class HostSpeed(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     boot_cpu_s: float = Field(gt=0)
-    """Median CPU time of the first EARLY_INSTANCES boots of a probe-configuration burst."""
+    """Median CPU time of the first EARLY_INSTANCES boots of each burst (a probe's bursts; for
+    a calibration's reference, every run of its data)."""
     effective_cores: float = Field(gt=0)
     """CPU the instances of a probe-configuration burst get together: their total CPU time over
     the burst's span (first launch to last ready), median over bursts."""
     bursts: int = Field(ge=1)
-    """How many bursts the figures come from."""
+    """How many bursts the CPU per boot comes from."""
 
 
 class ProbeFile(BaseModel):
