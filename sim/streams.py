@@ -48,6 +48,11 @@ class MeasureStream(IntEnum):
     """Which runs a bootstrap refit of a calibration resamples (key: refit, seed)."""
     SWEEP_ORDER = 17
     """The random order of the points of `measure sweep` (key: seed)."""
+    PARAMETER_DRAWS = 19
+    """Parameter sets drawn from a calibration's intervals for prediction intervals (key: seed,
+    number of draws)."""
+    TRANSFER_ORDER = 23
+    """The random order of benchmarks/transfer.py's held-out bursts (key: seed)."""
 
 
 def measure_rng(stream: MeasureStream, *key: int) -> np.random.Generator:

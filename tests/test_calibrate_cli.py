@@ -1,5 +1,5 @@
 """`measure calibrate` and `measure predict` from the command line: mistakes are one line on
-stderr with exit 2, and `predict --json` prints exactly the four documented keys."""
+stderr with exit 2, and `predict --json` prints exactly the documented keys."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ TRUE = NodeModel(cores=2, work_s=0.05, delay_s=0.3, work_cv=0.2)
 
 def measure(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "measure.cli.main", *map(str, args)],
+        [sys.executable, "-m", "measure.cli", *map(str, args)],
         capture_output=True, text=True, timeout=240,
     )
 
@@ -51,9 +51,15 @@ def test_predict_json_has_exactly_the_documented_keys(calibration: Path) -> None
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"first_ready_s", "median_ready_s", "p95_ready_s", "all_ready_s"}
-    assert 0 < data["first_ready_s"] <= data["median_ready_s"] <= data["p95_ready_s"]
-    assert data["p95_ready_s"] <= data["all_ready_s"]
+    figures = ["first_ready_s", "p10_ready_s", "median_ready_s", "p95_ready_s", "all_ready_s"]
+    assert set(data) == {*figures, *(f"{f}_interval" for f in figures), "calibration", "count",
+                         "interval_ms", "interval_level", "interval_parts", "host", "work_s",
+                         "cores", "extrapolation"}
+    values = [data[f] for f in figures]
+    assert 0 < values[0] and values == sorted(values)
+    for f in figures:
+        low, high = data[f"{f}_interval"]
+        assert low < data[f] < high
 
 
 def test_calibrate_records_the_stated_host(calibration: Path) -> None:

@@ -25,7 +25,7 @@ from measure.calibration.families import (
     Family,
     default_families,
 )
-from measure.calibration.host_costs import measure_host_costs
+from measure.calibration.host_costs import host_reference, measure_host_costs, measured_run_noise
 from measure.calibration.objective import (
     Evaluator,
     Forecast,
@@ -512,4 +512,6 @@ def _describe(
             selection="least robust held-out loss over leave-one-count-out and "
             "leave-one-interval-out; ties go to fewer free parameters",
         ),
+        host_reference=host_reference(bursts),
+        run_noise=measured_run_noise(bursts),
     )

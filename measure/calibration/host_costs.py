@@ -1,5 +1,6 @@
-"""Node-model terms read straight off per-instance measurements instead of fitted: the CPU a
-ready instance keeps using, and how a boot's CPU work grows with the instances already running.
+"""Node-model terms read straight off per-instance measurements instead of fitted (the CPU a
+ready instance keeps using, how a boot's CPU work grows with the instances already running), and
+the data's host speed and run-to-run noise that prediction intervals and host transfer use.
 """
 
 from __future__ import annotations
@@ -11,7 +12,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from measure.calibration.data import Burst
+from sim.model import burst_stats
+from sim.model.intervals import RunNoise, run_noise
 from sim.model.node_model import NodeModel
+from sim.model.probe import (
+    PROBE_COUNT,
+    PROBE_INTERVAL_MS,
+    HostSpeed,
+    early_boot_cpu,
+    host_speed,
+)
 
 
 @dataclass(frozen=True)
@@ -80,19 +90,33 @@ def measured_idle_load(bursts: Sequence[Burst]) -> tuple[float, float] | None:
     return max(float(slope), 0.0), max(float(intercept), 0.0)
 
 
+EARLY_BOOTS = 20
+"""Each run's first boots, whose median CPU time is that run's speed (the host's speed moves by
+up to a third between runs minutes apart; docs/calibration.md)."""
+
+
 def measured_work(bursts: Sequence[Burst]) -> tuple[float, float, float]:
-    """(work_s, work_growth, work_cv): least squares of each ready instance's CPU time on the
-    residents at its launch, cpu = work_s * (1 + work_growth * residents)."""
-    cpu: list[np.ndarray] = []
+    """(work_s, work_growth, work_cv) from each ready instance's CPU time and the residents at
+    its launch, within runs: every run's CPU times are divided by the median of its first
+    EARLY_BOOTS, so the host's speed, which drifts between runs, does not pass for growth.
+    cpu / speed = a * (1 + work_growth * residents) by least squares over all runs; work_s is
+    the mean over runs of speed * a (a boot on an empty node), work_cv the CV of what is left."""
+    ratio: list[np.ndarray] = []
     residents: list[np.ndarray] = []
+    speeds: list[float] = []
     for burst in bursts:
         if burst.cpu_s is None or burst.ready_s is None or burst.launch_s is None:
             continue
         r = residents_at_launch(burst)
         ok = np.isfinite(burst.cpu_s) & np.isfinite(burst.ready_s) & np.isfinite(r)
-        cpu.append(burst.cpu_s[ok])
+        early = burst.cpu_s[ok & (r < EARLY_BOOTS)]
+        if early.size == 0 or not np.median(early) > 0:
+            continue
+        speed = float(np.median(early))
+        speeds.append(speed)
+        ratio.append(burst.cpu_s[ok] / speed)
         residents.append(r[ok])
-    y = np.concatenate(cpu) if cpu else np.empty(0)
+    y = np.concatenate(ratio) if ratio else np.empty(0)
     x = np.concatenate(residents) if residents else np.empty(0)
     if y.size == 0 or not np.all(y > 0):
         raise ValueError("the runs carry no positive per-instance cpu_s")
@@ -103,14 +127,11 @@ def measured_work(bursts: Sequence[Burst]) -> tuple[float, float, float]:
         se = math.sqrt(sigma2 / float(np.sum((x - x.mean()) ** 2)))
         # Growth only where the data show it: a slope within two standard errors of zero is
         # noise, and fitting it would make every boot's work drift with the node's load.
-        if fit_slope > 2.0 * se:
+        if fit_slope > 2.0 * se and fit_intercept > 0:
             slope, intercept = float(fit_slope), float(fit_intercept)
-    if intercept <= 0:
-        slope, intercept = 0.0, float(np.mean(y))
-    base = intercept
-    growth = slope / base
-    normal = y / (base * (1.0 + growth * x))
-    return base, growth, float(np.std(normal) / np.mean(normal))
+    growth = slope / intercept
+    normal = y / (intercept * (1.0 + growth * x))
+    return float(np.mean(speeds)) * intercept, growth, float(np.std(normal) / np.mean(normal))
 
 
 def measure_host_costs(bursts: Sequence[Burst]) -> HostCosts:
@@ -124,3 +145,42 @@ def measure_host_costs(bursts: Sequence[Burst]) -> HostCosts:
         work_growth=growth,
         work_cv=cv,
     )
+
+
+def host_reference(bursts: Sequence[Burst]) -> HostSpeed | None:
+    """The data's host speed as `measure probe` reads a host: the median CPU time of the first
+    boots of every run (the host's speed drifts between runs, and so over a sweep; the runs'
+    configuration moves it less than the drift, docs/calibration.md), and the effective cores
+    of the runs of the probe's configuration. None: no per-instance run of that configuration
+    (a summary table never has one)."""
+    whole = [b for b in bursts if b.launch_s is not None and b.ready_s is not None
+             and b.cpu_s is not None and np.all(np.isfinite(b.ready_s))]
+    saturated = [(b.launch_s, b.ready_s, b.cpu_s) for b in whole
+                 if b.key == (PROBE_COUNT, PROBE_INTERVAL_MS)]
+    if not saturated:
+        return None
+    cores = host_speed(saturated).effective_cores  # type: ignore[arg-type]
+    early = np.concatenate([early_boot_cpu(b.cpu_s) for b in whole])  # type: ignore[arg-type]
+    return HostSpeed(boot_cpu_s=float(np.median(early)), effective_cores=cores,
+                     bursts=len(whole))
+
+
+def figures_of(burst: Burst) -> dict[str, float]:
+    """The figures a run shows: all five from per-instance ready times, first and all-ready
+    from a summary table."""
+    if burst.ready_s is None:
+        return {"first_ready_s": burst.first_ready_s, "all_ready_s": burst.all_ready_s}
+    ready = np.asarray(burst.ready_s, dtype=float)
+    return {
+        "first_ready_s": float(burst_stats.first_ready(ready)),
+        "p10_ready_s": float(burst_stats.quantile(ready, 0.1)),
+        "median_ready_s": float(burst_stats.median(ready)),
+        "p95_ready_s": float(burst_stats.quantile(ready, 0.95)),
+        "all_ready_s": float(burst_stats.last_ready(ready)),
+    }
+
+
+def measured_run_noise(bursts: Sequence[Burst]) -> RunNoise:
+    """Run-to-run variability of every figure between replicate runs (whole runs only)."""
+    whole = [b for b in bursts if b.ready_s is None or np.all(np.isfinite(b.ready_s))]
+    return run_noise([(b.key, figures_of(b)) for b in whole])

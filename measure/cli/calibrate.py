@@ -7,6 +7,7 @@ User mistakes raise UserError subclasses (one line, exit 2 through sim.entry.run
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -16,10 +17,11 @@ import typer
 from measure.calibration.data import load_calibration_data
 from measure.calibration.families import FAMILY_BY_NAME
 from measure.calibration.fit import CalibrateOptions, calibrate, candidate_families, check_design
-from measure.calibration.predict import predict
+from measure.calibration.forecast import forecast
 from measure.calibration.validate import validate_dataset
 from sim.errors import UserError
 from sim.model.calibration import HostInfo, load_calibration, write_calibration
+from sim.model.probe import load_probe
 
 LOSSES = ("soft_l1", "huber", "cauchy", "linear")
 
@@ -134,23 +136,35 @@ def predict_command(
     interval_ms: Annotated[
         float, typer.Option("--interval-ms", help="Planned interval between launches (ms).")
     ],
+    probe: Annotated[
+        Path | None, typer.Option("--probe", help="Probe file from `measure probe`: carry the "
+                                                  "calibration to the probed host.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
 ) -> None:
-    """Predicted first, median, p95 and all-ready time of one burst on one node."""
+    """Predicted first, p10, median, p95 and all-ready time of one burst on one node, each with
+    an 80 % interval for a single run; a warning on stderr when it extrapolates."""
     if count < 1:
         raise UserError(f"--count must be at least 1 (got {count})")
-    if not interval_ms >= 0:
+    if not interval_ms >= 0 or not math.isfinite(interval_ms):
         raise UserError(f"--interval-ms must be 0 or more (got {interval_ms:g})")
     fitted = load_calibration(calibration)
-    prediction = predict(fitted, count, interval_ms)
+    probed = None if probe is None else load_probe(probe)
+    result = forecast(fitted, count, interval_ms, probed, str(probe))
+    for sentence in result.extrapolation:
+        print(f"warning: extrapolation: {sentence}", file=sys.stderr)
     if json_out:
-        print(json.dumps(prediction.model_dump(), indent=2))
+        print(result.model_dump_json(indent=2))
         return
-    print(
-        f"{count} instances every {interval_ms:g} ms on {fitted.name} ({fitted.family}): "
-        f"first {prediction.first_ready_s:.2f} s, median {prediction.median_ready_s:.2f} s, "
-        f"p95 {prediction.p95_ready_s:.2f} s, all {prediction.all_ready_s:.2f} s"
-    )
+    cells = ", ".join(
+        f"{label} {getattr(result, name):.2f} s [{getattr(result, name + '_interval')[0]:.2f}-"
+        f"{getattr(result, name + '_interval')[1]:.2f}]"
+        for label, name in (("first", "first_ready_s"), ("p10", "p10_ready_s"),
+                            ("median", "median_ready_s"), ("p95", "p95_ready_s"),
+                            ("all", "all_ready_s")))
+    print(f"{count} instances every {interval_ms:g} ms on {fitted.name} ({fitted.family}"
+          f"{', probed host' if probed else ''}): {cells} "
+          f"({result.interval_level:.0%} intervals for one run)")
 
 
 @app.command("validate")

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from measure.cli import calibrate, harness
+from measure.cli import calibrate, harness, probe
 from measure.harness.signals import BurstInterrupted
 from sim.entry import run_app
 
@@ -19,6 +19,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                   help="Real burst boots on this host, their figures, and model calibration.")
 app.add_typer(harness.app)
 app.add_typer(calibrate.app)
+app.add_typer(probe.app)
 
 
 def _interrupted(err: BaseException) -> int:

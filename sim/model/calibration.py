@@ -13,7 +13,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim.files import FileError, load_yaml_model
+from sim.model.intervals import RunNoise
 from sim.model.node_model import NodeModel
+from sim.model.probe import HostSpeed
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -172,6 +174,12 @@ class Calibration(_Frozen):
     provenance: Provenance
     fit: FitQuality
     settings: FitSettings
+    host_reference: HostSpeed | None = None
+    """The data's host speed, read as `measure probe` reads a host (None: the data hold no
+    burst of the probe's configuration): what a probe of another host is compared with."""
+    run_noise: RunNoise | None = None
+    """Run-to-run variability of each figure between replicate runs of the data: the
+    run-to-run part of prediction intervals."""
 
     @model_validator(mode="after")
     def _parameters_match_model(self) -> Calibration:

@@ -1,0 +1,160 @@
+"""Does a calibration hold on this host today? Probe, then bursts no calibration saw, then the
+errors and interval coverage of each calibration's predictions with and without the probe.
+
+    .venv/bin/python benchmarks/transfer.py measure --out runs/transfer        # ~6 min, quiet host
+    .venv/bin/python benchmarks/transfer.py analyse runs/transfer \\
+        --calibration calibration/firmware.json [--json]
+
+`measure` runs `measure probe` (5 bursts of 100 at 1 ms), then CONFIGS x 3 repeats in random
+order (counts 60-1,000, intervals 2-16 ms, none on a calibration grid), then a second probe
+(how far the host's speed moved meanwhile). Figures go to docs/calibration.md.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from measure.calibration.data import load_calibration_data
+from measure.calibration.forecast import forecast
+from measure.calibration.host_costs import figures_of
+from measure.harness.burst import BurstResult
+from measure.harness.guest import BootPath
+from measure.harness.probe import run_probe
+from measure.harness.sweep import SweepPoint, run_sweep
+from sim.model.calibration import load_calibration
+from sim.model.intervals import FIGURES
+from sim.model.probe import load_probe
+from sim.streams import MeasureStream, measure_rng
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS: tuple[tuple[int, float], ...] = (
+    (60, 3.0), (150, 16.0), (250, 9.0), (550, 2.0), (850, 11.0), (1000, 6.0))
+"""(count, interval ms): off the grids of calibration/data/host-firmware (counts 50-300 x
+1, 2, 5, 10, 20 ms) and the extended sweep (100-1,000 x 1, 4, 7, 13, 19 ms)."""
+REPEATS = 3
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command()
+def measure(
+    out: Annotated[Path, typer.Option(help="directory for the probes and the bursts")],
+    seed: Annotated[int, typer.Option(help="seed of the random burst order")] = 0,
+    boot: Annotated[str, typer.Option(help="firmware | bios")] = "firmware",
+) -> None:
+    """Probe, run the held-out bursts, probe again."""
+    out.mkdir(parents=True, exist_ok=True)
+    if boot not in ("firmware", "bios"):
+        raise typer.BadParameter("--boot: firmware or bios")
+    b: BootPath = "firmware" if boot == "firmware" else "bios"
+    _probe(b, out, "probe-before")
+    points = [SweepPoint(b, "kvm", n, i, 16, r) for n, i in CONFIGS for r in range(REPEATS)]
+    rng = measure_rng(MeasureStream.TRANSFER_ORDER, seed)
+    points = [points[k] for k in rng.permutation(len(points))]
+    t0 = time.monotonic()
+
+    def done(p: SweepPoint, r: BurstResult | None) -> None:
+        state = "done before" if r is None else f"all ready {r.manifest.all_ready_s:.2f} s"
+        print(f"{p.count} at {p.interval_ms:g} ms, repeat {p.repeat}: {state}", file=sys.stderr)
+
+    run_sweep(points, out / "bursts", settle_s=2.0, on_done=done)
+    print(f"bursts: {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    _probe(b, out, "probe-after")
+
+
+def _probe(boot: BootPath, out: Path, name: str) -> None:
+    path = out / f"{name}.json"
+    if path.exists():
+        return
+    probe = run_probe(boot, "kvm", 16, out / f"{name}-runs")
+    path.write_text(probe.model_dump_json(indent=1) + "\n")
+    print(f"{name}: CPU per boot {probe.speed.boot_cpu_s * 1e3:.1f} ms, effective cores "
+          f"{probe.speed.effective_cores:.2f}, {probe.duration_s:.0f} s", file=sys.stderr)
+
+
+def measured_figures(data: Path) -> list[tuple[tuple[int, float], dict[str, float]]]:
+    """(configuration, figures) of every whole run of a dataset."""
+    bursts = load_calibration_data([data]).bursts
+    return [(b.key, figures_of(b)) for b in bursts
+            if b.ready_s is not None and np.all(np.isfinite(b.ready_s))]
+
+
+@app.command()
+def analyse(
+    data: Annotated[Path, typer.Argument(help="what `measure` wrote")],
+    calibration: Annotated[list[Path], typer.Option(help="calibration file(s)")],
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Errors and coverage of each calibration's forecasts, with and without the probe taken
+    before the bursts."""
+    probe = load_probe(data / "probe-before.json")
+    measured = measured_figures(data / "bursts")
+    configs = sorted({key for key, _ in measured})
+    report: dict[str, Any] = {"data": str(data), "probe": probe.speed.model_dump()}
+    for path in calibration:
+        cal = load_calibration(path)
+        for mode, probed in (("without probe", None), ("with probe", probe)):
+            rows = []
+            for count, interval in configs:
+                t0 = time.process_time()
+                result = forecast(cal, count, interval, probed)
+                seconds = time.process_time() - t0
+                reps = [f for key, f in measured if key == (count, interval)]
+                row: dict[str, Any] = {"count": count, "interval_ms": interval,
+                                       "runs": len(reps), "predict_cpu_s": seconds,
+                                       "extrapolation": result.extrapolation}
+                for name in FIGURES:
+                    values = [r[name] for r in reps]
+                    median = float(np.median(values))
+                    predicted = getattr(result, name)
+                    low, high = getattr(result, f"{name}_interval")
+                    row[name] = {"measured_median": median, "measured_min": min(values),
+                                 "measured_max": max(values), "predicted": predicted,
+                                 "interval": [low, high], "error": predicted / median - 1.0,
+                                 "covered": int(sum(low <= v <= high for v in values))}
+                rows.append(row)
+            summary = {}
+            for name in FIGURES:
+                errors = [abs(r[name]["error"]) for r in rows]
+                summary[name] = {
+                    "median_abs_error": float(np.median(errors)),
+                    "worst_abs_error": float(max(errors)),
+                    "coverage": sum(r[name]["covered"] for r in rows) / sum(
+                        r["runs"] for r in rows)}
+            report[f"{path.name} {mode}"] = {
+                "summary": summary, "configurations": rows,
+                "predict_cpu_s_max": max(r["predict_cpu_s"] for r in rows)}
+    if json_out:
+        print(json.dumps(report, indent=1))
+        return
+    for key, value in report.items():
+        if not isinstance(value, dict) or "summary" not in value:
+            continue
+        print(f"## {key}")
+        print("| figure | median error | worst error | 80 % interval coverage |")
+        print("|---|---|---|---|")
+        for name, s in value["summary"].items():
+            print(f"| {name} | {s['median_abs_error']:.1%} | {s['worst_abs_error']:.1%} | "
+                  f"{s['coverage']:.0%} |")
+        print()
+        print("| count | interval | figure | measured median [min-max] | predicted [80 %] |")
+        print("|---|---|---|---|---|")
+        for r in value["configurations"]:
+            for name in ("first_ready_s", "median_ready_s", "all_ready_s"):
+                f = r[name]
+                print(f"| {r['count']} | {r['interval_ms']:g} | {name} | "
+                      f"{f['measured_median']:.3f} [{f['measured_min']:.3f}-"
+                      f"{f['measured_max']:.3f}] | {f['predicted']:.3f} "
+                      f"[{f['interval'][0]:.3f}-{f['interval'][1]:.3f}] ({f['error']:+.1%}) |")
+        print()
+
+
+if __name__ == "__main__":
+    app()

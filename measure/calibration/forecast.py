@@ -1,0 +1,100 @@
+"""One burst's forecast as `measure predict` gives it: the five figures, each with an 80 %
+interval for a single run, on the calibration's host or carried to a probed one, and the
+sentences that say where the forecast leaves the calibration's data.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from measure.calibration.predict import burst_ready_times, planned_launches
+from sim.model import burst_stats
+from sim.model.calibration import Calibration
+from sim.model.intervals import FIGURES, LEVEL, RunNoise, predict_with_intervals
+from sim.model.node_model import NodeModel
+from sim.model.probe import ProbeFile, check_probe, transfer
+from sim.model.ranges import data_range, extrapolations
+
+Interval = tuple[float, float]
+
+
+class Forecast(BaseModel):
+    """Seconds from the burst start (planned launch of instance 0). A figure is the mean over
+    the calibration's work draws; its interval holds a single run with probability LEVEL."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    calibration: str
+    count: int
+    interval_ms: float
+    first_ready_s: float
+    p10_ready_s: float
+    median_ready_s: float
+    p95_ready_s: float
+    all_ready_s: float
+    first_ready_s_interval: Interval
+    p10_ready_s_interval: Interval
+    median_ready_s_interval: Interval
+    p95_ready_s_interval: Interval
+    all_ready_s_interval: Interval
+    interval_level: float
+    interval_parts: list[str]
+    """What the intervals hold: run-to-run variability, parameter uncertainty."""
+    host: str
+    """The calibration's host, or the probed host the model was carried to."""
+    work_s: float
+    cores: float
+    extrapolation: list[str]
+    """One sentence for each quantity outside the calibration's data; empty: interpolation."""
+
+
+def model_figures(model: NodeModel, count: int, interval_ms: float, draws: int,
+                  seed: int) -> dict[str, float]:
+    """Mean over work draws of each draw's five figures."""
+    times = burst_ready_times(model, planned_launches(count, interval_ms), interval_ms, draws,
+                              seed)
+    return {
+        "first_ready_s": float(np.mean(burst_stats.first_ready(times))),
+        "p10_ready_s": float(np.mean(burst_stats.quantile(times, 0.1))),
+        "median_ready_s": float(np.mean(burst_stats.median(times))),
+        "p95_ready_s": float(np.mean(burst_stats.quantile(times, 0.95))),
+        "all_ready_s": float(np.mean(burst_stats.last_ready(times))),
+    }
+
+
+def forecast(calibration: Calibration, count: int, interval_ms: float,
+             probe: ProbeFile | None = None, probe_name: str = "probe") -> Forecast:
+    """The forecast of one burst, carried to the probed host when a probe is given."""
+    adapt = None
+    host = calibration.provenance.host.description
+    if probe is not None:
+        reference = check_probe(probe, calibration.host_reference, calibration.provenance.boot,
+                                probe_name)
+        adapt = partial(transfer, reference=reference, probed=probe.speed)
+        host = f"{probe.host.get('description', 'probed host')} (probe {probe.created_at})"
+    noise = calibration.run_noise or RunNoise(sigma={}, runs=0, configurations=0)
+    figures = partial(model_figures, count=count, interval_ms=interval_ms,
+                      draws=calibration.settings.work_draws, seed=calibration.settings.seed)
+    central, bands = predict_with_intervals(
+        calibration.model, calibration.parameters, calibration.settings.interval_level,
+        calibration.settings.seed, figures, noise, adapt)
+    parts = ["parameter uncertainty (bootstrap intervals of the fitted parameters)"]
+    if calibration.run_noise is not None and calibration.run_noise.sigma:
+        parts.insert(0, f"run-to-run variability ({calibration.run_noise.runs} runs in "
+                        f"{calibration.run_noise.configurations} replicated configurations)")
+    else:
+        parts.append("no run-to-run variability: the calibration does not record it (refit)")
+    used = calibration.model if adapt is None else adapt(calibration.model)
+    cores = probe.host.get("cores") if probe is not None else None
+    return Forecast(
+        calibration=calibration.name, count=count, interval_ms=interval_ms,
+        **{name: central[name] for name in FIGURES},
+        **{f"{name}_interval": bands[name] for name in FIGURES},
+        interval_level=LEVEL, interval_parts=parts, host=host,
+        work_s=used.work_s, cores=used.cores,
+        extrapolation=extrapolations(data_range(calibration), count, interval_ms,
+                                     None if cores is None else float(cores)),
+    )

@@ -1,0 +1,7 @@
+"""`python -m measure.cli`: the `measure` command."""
+
+from __future__ import annotations
+
+from measure.cli.main import main
+
+main()

@@ -1,0 +1,124 @@
+"""A host probe: the two figures of a host that change between machines and days (the CPU one
+boot needs, the CPU a saturating burst gets), and how they carry a calibration to another host.
+
+The probe runs one short burst configuration that every host calibration's data also holds
+(PROBE_COUNT instances PROBE_INTERVAL_MS apart); the same estimators read the probe's bursts and
+the calibration's bursts of that configuration, so a host's speed is compared like with like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from sim.errors import UserError
+from sim.files import load_yaml_model
+from sim.model.node_model import NodeModel
+
+PROBE_COUNT = 100
+"""Instances in one probe burst: enough to saturate two cores for about a second."""
+PROBE_INTERVAL_MS = 1.0
+"""Launch interval of a probe burst (a configuration of every host calibration's grid)."""
+EARLY_INSTANCES = 20
+"""The boots whose CPU time measures the host's speed: the first of each burst, launched with
+few instances already on the node (the growth of a boot's work with residents stays < 2 %)."""
+
+
+class HostSpeed(BaseModel):
+    """What a host gives one boot, read off bursts of the probe configuration."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    boot_cpu_s: float = Field(gt=0)
+    """Median CPU time of the first EARLY_INSTANCES boots of each burst (a probe's bursts; for
+    a calibration's reference, every run of its data)."""
+    effective_cores: float = Field(gt=0)
+    """CPU the instances of a probe-configuration burst get together: their total CPU time over
+    the burst's span (first launch to last ready), median over bursts."""
+    bursts: int = Field(ge=1)
+    """How many bursts the CPU per boot comes from."""
+
+
+class ProbeFile(BaseModel):
+    """What `measure probe` writes: the host's speed, the host, and the runs it came from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = 1
+    boot: str
+    accel: str
+    memory_mb: int
+    created_at: str
+    host: dict[str, Any]
+    qemu_version: str
+    duration_s: float
+    speed: HostSpeed
+    boot_cpu_quartiles_s: tuple[float, float]
+    """25th and 75th percentile of the early boots' CPU time (spread within the probe)."""
+    effective_cores_range: tuple[float, float]
+    """Least and most effective cores over the probe's bursts."""
+    launch_lateness_p99_s: float
+    """99th percentile of actual minus planned launch time: the launcher's speed."""
+    runs: list[str]
+
+
+def early_boot_cpu(cpu_s: Sequence[float] | np.ndarray) -> np.ndarray:
+    """CPU times of the first EARLY_INSTANCES boots of one burst (in launch order, NaN dropped)."""
+    cpu = np.asarray(cpu_s, dtype=float)[:EARLY_INSTANCES]
+    return cpu[np.isfinite(cpu)]
+
+
+def burst_effective_cores(launch_s: np.ndarray, ready_s: np.ndarray, cpu_s: np.ndarray) -> float:
+    """Total CPU time of one burst's instances until ready over its span (first launch to last
+    ready): the CPU the boots got together while the burst lasted."""
+    span = float(np.nanmax(ready_s) - np.nanmin(launch_s))
+    return float(np.nansum(cpu_s)) / span
+
+
+def host_speed(bursts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> HostSpeed:
+    """The host's speed from probe-configuration bursts, each (launch_s, ready_s, cpu_s) in
+    launch order with every instance ready."""
+    if not bursts:
+        raise ValueError("no burst of the probe configuration")
+    early = np.concatenate([early_boot_cpu(cpu) for _, _, cpu in bursts])
+    cores = [burst_effective_cores(*b) for b in bursts]
+    return HostSpeed(boot_cpu_s=float(np.median(early)),
+                     effective_cores=float(np.median(cores)), bursts=len(bursts))
+
+
+def transfer(model: NodeModel, reference: HostSpeed, probed: HostSpeed) -> NodeModel:
+    """The calibrated node model carried to the probed host.
+
+    A boot's CPU work scales with the host's CPU time per boot, and the cores the boots share
+    with the CPU a saturating burst gets: every other term (delay, warm-up, CV, floor, relative
+    growth) is a property of the guest and the hypervisor, kept as calibrated."""
+    return model.model_copy(update={
+        "work_s": model.work_s * probed.boot_cpu_s / reference.boot_cpu_s,
+        "cores": model.cores * probed.effective_cores / reference.effective_cores,
+    })
+
+
+class ProbeFileError(UserError):
+    """A probe file that cannot be read or does not validate (a user's mistake)."""
+
+
+def load_probe(path: Path) -> ProbeFile:
+    """Read and validate a probe file; any defect raises ProbeFileError (file:line:col)."""
+    return load_yaml_model(path, ProbeFile, error=ProbeFileError)
+
+
+def check_probe(probe: ProbeFile, reference: HostSpeed | None, boot: str | None,
+                where: str) -> HostSpeed:
+    """The reference a probe is compared with, or a UserError saying why it cannot be."""
+    if reference is None:
+        raise UserError(f"{where}: the calibration holds no host reference (its data have no "
+                        f"{PROBE_COUNT}-at-{PROBE_INTERVAL_MS:g}-ms burst); refit it from "
+                        "per-instance data that do, or predict without --probe")
+    if boot is not None and probe.boot != boot:
+        raise UserError(f"{where}: the probe booted `{probe.boot}` but the calibration is of "
+                        f"`{boot}`; probe with --boot {boot}")
+    return reference
