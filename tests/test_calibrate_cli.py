@@ -56,7 +56,7 @@ def test_predict_json_has_exactly_the_documented_keys(calibration: Path) -> None
                          "interval_ms", "interval_level", "interval_parts", "host", "work_s",
                          "cores", "extrapolation"}
     values = [data[f] for f in figures]
-    assert 0 < values[0] and values == sorted(values)
+    assert values[0] > 0 and values == sorted(values)
     for f in figures:
         low, high = data[f"{f}_interval"]
         assert low < data[f] < high

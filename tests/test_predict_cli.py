@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.model.probe import ProbeFile, load_probe
+from sim.model.probe import HostSpeed, ProbeFile, load_probe
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD = ROOT / "calibration" / "firmware-2026-11-26.json"
@@ -48,8 +48,8 @@ def probe_file(tmp_path: Path, boot_cpu_s: float, boot: str = "firmware") -> Pat
     probe = ProbeFile(
         boot=boot, accel="kvm", memory_mb=16, created_at="2026-11-30T00:00:00+00:00",
         host={"description": "a test host"}, qemu_version="test", duration_s=12.0,
-        speed={"boot_cpu_s": boot_cpu_s, "effective_cores": reference["effective_cores"],
-               "bursts": 5},
+        speed=HostSpeed(boot_cpu_s=boot_cpu_s, effective_cores=reference["effective_cores"],
+                        bursts=5),
         boot_cpu_quartiles_s=(boot_cpu_s, boot_cpu_s), effective_cores_range=(1.8, 1.9),
         launch_lateness_p99_s=0.0001, runs=["r"])
     path = tmp_path / "probe.json"

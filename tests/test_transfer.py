@@ -11,7 +11,7 @@ from measure.calibration.data import Burst
 from measure.calibration.host_costs import host_reference, measured_work
 from measure.calibration.predict import DEFAULT_SEED, burst_ready_times, planned_launches
 from sim.model import burst_stats
-from sim.model.node_model import NodeModel, ready_times, work_from_normal
+from sim.model.node_model import NodeModel, work_from_normal
 from sim.model.probe import (
     EARLY_INSTANCES,
     PROBE_COUNT,
@@ -21,6 +21,7 @@ from sim.model.probe import (
     host_speed,
     transfer,
 )
+from sim.model.ready_times import ready_times
 from sim.model.units import seconds
 
 CALIBRATED = NodeModel(cores=1.8, work_s=0.030, work_cv=0.15, delay_s=0.004, warmup_s=0.02)
@@ -29,7 +30,8 @@ OTHER = CALIBRATED.model_copy(update={"work_s": 0.030 * 0.72, "cores": 1.9})
 """A machine of the same kind, another day: boots cost 28 % less CPU, a little more CPU free."""
 
 
-def probe_bursts(model: NodeModel, bursts: int, seed: int) -> list[tuple[np.ndarray, ...]]:
+def probe_bursts(model: NodeModel, bursts: int,
+                 seed: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Bursts of the probe configuration on `model`'s host: (launch, ready, cpu) each, the CPU
     of an instance being the work it drew, as the harness measures it."""
     out = []

@@ -89,12 +89,12 @@ def forecast(calibration: Calibration, count: int, interval_ms: float,
         parts.append("no run-to-run variability: the calibration does not record it (refit)")
     used = calibration.model if adapt is None else adapt(calibration.model)
     cores = probe.host.get("cores") if probe is not None else None
-    return Forecast(
-        calibration=calibration.name, count=count, interval_ms=interval_ms,
+    return Forecast.model_validate({
+        "calibration": calibration.name, "count": count, "interval_ms": interval_ms,
         **{name: central[name] for name in FIGURES},
         **{f"{name}_interval": bands[name] for name in FIGURES},
-        interval_level=LEVEL, interval_parts=parts, host=host,
-        work_s=used.work_s, cores=used.cores,
-        extrapolation=extrapolations(data_range(calibration), count, interval_ms,
-                                     None if cores is None else float(cores)),
-    )
+        "interval_level": LEVEL, "interval_parts": parts, "host": host,
+        "work_s": used.work_s, "cores": used.cores,
+        "extrapolation": extrapolations(data_range(calibration), count, interval_ms,
+                                        None if cores is None else float(cores)),
+    })

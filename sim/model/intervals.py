@@ -70,10 +70,14 @@ def noise_of(noise: RunNoise, figure: str) -> float:
 class Estimate(Protocol):
     """A fitted parameter with its bootstrap interval (sim.model.calibration.ParameterEstimate)."""
 
-    value: float
-    source: str
-    low: float
-    high: float
+    @property
+    def value(self) -> float: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def low(self) -> float: ...
+    @property
+    def high(self) -> float: ...
 
 
 def parameter_draws(model: NodeModel, parameters: Mapping[str, Estimate],

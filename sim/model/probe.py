@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from sim.errors import UserError
-from sim.files import load_yaml_model
+from sim.files import FileError, load_yaml_model
 from sim.model.node_model import NodeModel
 
 PROBE_COUNT = 100
@@ -102,7 +102,7 @@ def transfer(model: NodeModel, reference: HostSpeed, probed: HostSpeed) -> NodeM
     })
 
 
-class ProbeFileError(UserError):
+class ProbeFileError(FileError):
     """A probe file that cannot be read or does not validate (a user's mistake)."""
 
 
