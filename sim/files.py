@@ -37,6 +37,10 @@ def load_yaml_model(
         raise ScenarioError(
             [f"{path}: cannot read the file ({exc.strerror}); check the path"]
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            [f"{path}: byte {exc.start} is not UTF-8 text; save the file as UTF-8"]
+        ) from None
     return parse_yaml_model(text, model, source=str(path), context=context)
 
 
@@ -53,6 +57,8 @@ def parse_yaml_model(
         raise ScenarioError([f"{where}: invalid YAML: {exc.problem or exc}"]) from None
     except yaml.YAMLError as exc:
         raise ScenarioError([f"{source}: invalid YAML: {exc}"]) from None
+    except RecursionError:  # the YAML parser recurses once per level of nesting
+        raise ScenarioError([f"{source}: invalid YAML: nested too deeply"]) from None
     if not isinstance(data, dict):
         raise ScenarioError([f"{source}:1:1: the file must be a YAML mapping of settings"])
     try:
