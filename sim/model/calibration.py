@@ -204,6 +204,10 @@ def load_calibration(path: Path) -> Calibration:
         raise CalibrationFileError(
             f"cannot read calibration {path} ({exc.strerror}); check the path"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise CalibrationFileError(
+            f"{path}: byte {exc.start} is not UTF-8 text; pass a file from `measure calibrate`"
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

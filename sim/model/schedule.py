@@ -16,7 +16,7 @@ from sim.errors import UserError
 class ScheduledLaunch(BaseModel):
     """One launch: which instance of which request, and when (seconds from the first launch)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
     request_id: int
     instance_id: int
     at_s: float = Field(ge=0)
