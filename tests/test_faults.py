@@ -82,8 +82,9 @@ class Harness:
     to have (the QEMU instances), so that the test can check none outlives it."""
 
     def __init__(self, *args: str | Path, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen([*MEASURE, *map(str, args)], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=env)
+        self.argv = [*MEASURE, *map(str, args)]
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=env)
         self.seen: set[int] = set()
 
     def children(self) -> set[int]:
@@ -99,7 +100,7 @@ class Harness:
 
     def finish(self, timeout: float = 120) -> Done:
         out, err = self.proc.communicate(timeout=timeout)
-        return Done(self.proc.returncode, out, err, " ".join(map(str, self.proc.args)))
+        return Done(self.proc.returncode, out, err, " ".join(self.argv[3:]))
 
     def assert_no_instance_left(self) -> None:
         deadline = time.monotonic() + 10

@@ -61,7 +61,7 @@ def _manifest(run: pd.DataFrame) -> dict[str, Any]:
         "qemu_path": "/usr/bin/qemu-system-x86_64", "qemu_version": "QEMU emulator 8.2",
         "qemu_argv": ["qemu-system-x86_64"], "boot": str(first.boot), "accel": str(first.accel),
         "count": int(first["count"]), "interval_ms": float(first.interval_ms),
-        "memory_mb": int(first.memory_mb), "repeat": int(first.repeat), "timeout_s": 60.0,
+        "memory_mb": int(first.memory_mb), "repeat": int(first["repeat"]), "timeout_s": 60.0,
         "ended_at": "2026-11-30T20:00:05.000+00:00", "outcome": "complete",
         "status_counts": {str(k): int(v) for k, v in run.status.value_counts().items()},
         "first_ready_s": float(ready.min()), "all_ready_s": float(ready.max()),

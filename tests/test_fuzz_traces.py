@@ -15,6 +15,7 @@ import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fuzz_support import (
@@ -71,7 +72,7 @@ JUNK_CELLS = st.one_of(st.text(max_size=6), st.sampled_from(["", "1e", "NaN", "-
 
 
 def _valid(rows: list[tuple[object, object]], has_count: bool) -> bool:
-    times = [a for a, _ in rows]
+    times: list[Any] = [a for a, _ in rows]
     if not rows:
         return False  # a trace without requests is a mistake worth a message
     if not all(isinstance(a, int | float) and math.isfinite(a) and a >= 0 for a in times):
@@ -121,7 +122,7 @@ def traces(draw: st.DrawFn) -> Trace:
         return Trace(text[:cut], None, unknown=True, why=f"cut at byte {cut}")
     if not _valid(rows, has_count):
         return Trace(text, None, why="invalid values")
-    expected = [(float(a), int(c) if has_count else 1) for a, c in rows]  # type: ignore[call-overload]
+    expected = [(float(a), int(c) if has_count else 1) for a, c in rows]  # type: ignore[arg-type, call-overload]
     return Trace(text, expected)
 
 
