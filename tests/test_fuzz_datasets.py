@@ -160,7 +160,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("datasets")
 
 
-@fuzz_settings(12)
+@fuzz_settings(8)
 @given(damage=DAMAGES)
 @example(damage=Damage("parquet_cut", 0.5))
 @example(damage=Damage("jsonl_cut", 0.97))
@@ -189,7 +189,7 @@ def validate(*args: str | Path, in_process: bool = True) -> Done:
     return (sim if program == "sim" else measure)("validate", *args, timeout=120)
 
 
-@fuzz_settings(12)
+@fuzz_settings(8)
 @given(damage=DAMAGES)
 @example(damage=Damage("jsonl_cut", 0.97))
 @example(damage=Damage("jsonl_junk_line", 0.3))

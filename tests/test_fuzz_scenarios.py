@@ -195,7 +195,7 @@ def assert_run_contract(done: Done, scenario: Path, out: Path) -> None:
                              f"in --out\n{done.describe()}"
 
 
-@fuzz_settings(3)
+@fuzz_settings(2)
 @given(mutation=tiny_mutation())
 @example(mutation=({**TINY, "sample_period_s": float("inf")}, "infinite sample period"))
 def test_sim_run_on_a_mutated_scenario_exits_0_or_2_and_leaves_no_partial_output(

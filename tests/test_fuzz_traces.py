@@ -154,7 +154,7 @@ def check_schedule(done: Done, trace: Trace, trace_path: Path, out: Path) -> Non
     assert got == pytest.approx(want, rel=1e-9, abs=1e-9)
 
 
-@fuzz_settings(150)
+@fuzz_settings(80)
 @given(trace=traces())
 @example(trace=Trace(b"arrival_s,count\n0,3\n1,0\n", None, why="a request of 0 instances"))
 @example(trace=Trace(b"arrival_s,count\n5,1\n1,1\n", None, why="arrivals out of order"))
@@ -196,7 +196,7 @@ def test_sim_run_refuses_a_bad_trace_in_one_line_and_leaves_no_out_folder(
     assert not out.exists(), "a failed `sim run` left an empty --out folder"
 
 
-@fuzz_settings(3)
+@fuzz_settings(2)
 @given(trace=traces().filter(lambda t: t.expected is not None or not t.unknown))
 def test_sim_run_on_a_fuzzed_trace_exits_0_with_records_or_2_without_output(
         trace: Trace, folder: Path) -> None:

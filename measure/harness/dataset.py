@@ -128,8 +128,15 @@ def compact(root: Path) -> Path:
 
 def load_manifests(path: Path) -> list[Manifest]:
     """Every run manifest of a dataset directory."""
-    return [Manifest.model_validate_json(p.read_text())
-            for p in sorted((path / RUNS).glob("*.manifest.json"))]
+    manifests = []
+    for p in sorted((path / RUNS).glob("*.manifest.json")):
+        try:
+            manifests.append(Manifest.model_validate_json(p.read_text()))
+        except ValueError as err:  # cut short by a full disk or a copy; edited by hand
+            reason = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+            raise UserError(f"{p} is not a run manifest ({reason}); restore it or remove "
+                            "the run") from None
+    return manifests
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
