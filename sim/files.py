@@ -46,9 +46,11 @@ def load_yaml_model(
     Any defect raises `error` with located messages."""
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise error([f"{path}: cannot read the file ({reason}); check the path"]) from None
+    except OSError as exc:
+        raise error([f"{path}: cannot read the file ({exc.strerror}); check the path"]) from None
+    except UnicodeDecodeError as exc:
+        raise error([f"{path}: byte {exc.start} is not UTF-8 text; save the file as UTF-8"]
+                    ) from None
     return parse_yaml_model(text, model, source=str(path), context=context, error=error,
                             as_json=path.suffix.lower() == ".json")
 
@@ -68,7 +70,7 @@ def parse_yaml_model(
     except ValidationError as exc:
         try:
             root: yaml.Node | None = yaml.compose(text)
-        except yaml.YAMLError:  # valid JSON that YAML cannot read: messages without positions
+        except (yaml.YAMLError, RecursionError):  # valid JSON YAML cannot read: no positions
             root = None
         errors = exc.errors()
         raise error(
@@ -86,6 +88,8 @@ def _parse_yaml(text: str, source: str, error: type[FileError]) -> Any:
         raise error([f"{where}: invalid YAML: {exc.problem or exc}"]) from None
     except yaml.YAMLError as exc:
         raise error([f"{source}: invalid YAML: {exc}"]) from None
+    except RecursionError:  # the YAML parser recurses once per level of nesting
+        raise error([f"{source}: invalid YAML: nested too deeply"]) from None
 
 
 def _parse_json(text: str, source: str, error: type[FileError]) -> Any:
@@ -93,6 +97,8 @@ def _parse_json(text: str, source: str, error: type[FileError]) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise error([f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"]) from None
+    except RecursionError:
+        raise error([f"{source}: invalid JSON: nested too deeply"]) from None
 
 
 def _consequence(err: Any, errors: Sequence[Any]) -> bool:

@@ -133,6 +133,15 @@ def load_manifests(path: Path) -> list[Manifest]:
             for p in sorted((path / RUNS).glob("*.manifest.json"))]
 
 
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pq.read_table(path).to_pandas()
+    except (OSError, pa.ArrowException) as err:  # cut short, corrupted, not Parquet
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(f"{path} is not a readable Parquet file ({reason}); restore it, or "
+                        "delete it to rebuild it from runs/*.jsonl") from None
+
+
 def load_instances(path: Path | str) -> pd.DataFrame:
     """All instance rows of a dataset directory (or a bare Parquet/JSONL file).
 
@@ -145,7 +154,7 @@ def load_instances(path: Path | str) -> pd.DataFrame:
                         "`measure burst` or `measure sweep`")
     if path.is_file():
         if path.suffix == ".parquet":
-            return pq.read_table(path).to_pandas()
+            return _read_parquet(path)
         if path.suffix == ".jsonl":
             return _frame(_read_jsonl(path))
         raise UserError(f"{path} is not a dataset: expected a directory, .parquet or .jsonl")
@@ -154,7 +163,7 @@ def load_instances(path: Path | str) -> pd.DataFrame:
     if not runs and not parquet.exists():
         raise UserError(f"{path} holds no measurements (no {PARQUET} and no {RUNS}/*.jsonl)")
     if not runs:
-        return pq.read_table(parquet).to_pandas()
+        return _read_parquet(parquet)
     rows: list[dict[str, Any]] = []
     for run in runs:
         rows.extend(_read_jsonl(run))

@@ -15,7 +15,7 @@ from sim.files import FileError, load_yaml_model
 class ScheduledLaunch(BaseModel):
     """One launch: which instance of which request, and when (seconds from the first launch)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
     request_id: int
     instance_id: int
     at_s: float = Field(ge=0)

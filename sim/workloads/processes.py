@@ -308,6 +308,12 @@ class TraceWorkload(WorkloadBase):
     time_scale: float = Field(default=1.0, gt=0)
     """Multiply trace times by this (below 1 replays faster)."""
 
+    @model_validator(mode="after")
+    def _readable(self) -> TraceWorkload:
+        """A bad trace is the scenario's mistake, reported when it is loaded, not mid-run."""
+        self._table()
+        return self
+
     def _table(self) -> pd.DataFrame:
         import pandas as pd  # only traces need it; keeps the engine's imports light
 
@@ -315,13 +321,22 @@ class TraceWorkload(WorkloadBase):
             table = pd.read_csv(self.path)
         except FileNotFoundError:
             raise ValueError(f"trace file not found: {self.path}") from None
+        except (OSError, ValueError) as exc:  # not text, no header, broken quoting
+            raise ValueError(f"{self.path}: not a CSV trace ({str(exc).splitlines()[0]})"
+                             ) from None
         if "arrival_s" not in table.columns:
             raise ValueError(f"{self.path}: needs an arrival_s column; has {list(table.columns)}")
-        times = table["arrival_s"].to_numpy(dtype=float)
-        if times.size and (np.any(np.diff(times) < 0) or times[0] < 0 or np.isnan(times).any()):
-            raise ValueError(f"{self.path}: arrival_s must be >= 0 and nondecreasing")
-        if "count" in table.columns and (table["count"] < 1).any():
-            raise ValueError(f"{self.path}: count must be >= 1")
+        if table.empty:
+            raise ValueError(f"{self.path}: has no requests; add rows of arrival_s")
+        times = pd.to_numeric(table["arrival_s"], errors="coerce").to_numpy(dtype=float)
+        if not (np.isfinite(times).all() and times[0] >= 0 and (np.diff(times) >= 0).all()):
+            raise ValueError(f"{self.path}: arrival_s must be finite numbers >= 0, "
+                             "nondecreasing")
+        if "count" in table.columns:
+            counts = pd.to_numeric(table["count"], errors="coerce").to_numpy(dtype=float)
+            if not (np.isfinite(counts).all() and (counts >= 1).all()
+                    and (counts == np.round(counts)).all()):
+                raise ValueError(f"{self.path}: count must be whole numbers >= 1")
         return table
 
     def arrival_times(self, rng: np.random.Generator) -> Iterator[np.ndarray]:
