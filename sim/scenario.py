@@ -28,8 +28,12 @@ from pydantic import (
 )
 
 from sim.engine.cluster import Cluster, NodeGroup
+from sim.errors import UserError
 from sim.files import load_yaml_model
+from sim.model.calibration import carried_model
 from sim.model.node_model import NodeModel
+from sim.model.probe import load_probe
+from sim.model.ranges import DataRange, data_range
 from sim.policies import PolicySpec
 from sim.workloads.processes import DailyWorkload, MMPPWorkload, PoissonWorkload, TraceWorkload
 from sim.workloads.tenant_mix import TenantMix
@@ -88,18 +92,22 @@ class NodeGroupSpec(_Frozen):
     """A calibration JSON written by `measure calibrate` (resolved to an absolute path)."""
     model: NodeModel | None = None
     """Node-model parameters given inline instead of a calibration (what-if nodes, tests)."""
+    probe: Path | None = None
+    """A probe file written by `measure probe` on the host these nodes stand for: the
+    calibration is carried to that host (docs/calibration.md, Transfer)."""
     name: str | None = None
     """Label of the group; defaults to the calibration's name."""
 
     _calibration: Any = PrivateAttr(default=None)
+    _probed: NodeModel | None = PrivateAttr(default=None)
 
-    @field_validator("calibration", mode="before")
+    @field_validator("calibration", "probe", mode="before")
     @classmethod
     def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None:
             return None
         if not isinstance(value, str | Path):
-            raise ValueError("calibration must be a file path")
+            raise ValueError(f"{info.field_name} must be a file path")
         return resolve_path(value, info)
 
     @model_validator(mode="after")
@@ -113,14 +121,29 @@ class NodeGroupSpec(_Frozen):
                 self._calibration = load_calibration(self.calibration)
             except CalibrationFileError as exc:
                 raise ValueError(str(exc)) from None
+        if self.probe is not None:
+            if self._calibration is None:
+                raise ValueError("a probe carries a calibration to its host: give `calibration`")
+            try:
+                self._probed = carried_model(self._calibration, load_probe(self.probe),
+                                             str(self.probe))
+            except UserError as exc:
+                raise ValueError(str(exc)) from None
         return self
 
     @property
     def node_model(self) -> NodeModel:
         if self.model is not None:
             return self.model
+        if self._probed is not None:
+            return self._probed
         model: NodeModel = self._calibration.model
         return model
+
+    @property
+    def data_range(self) -> DataRange | None:
+        """What the group's calibration has seen (None: an inline model)."""
+        return None if self._calibration is None else data_range(self._calibration)
 
     @property
     def label(self) -> str:
@@ -143,6 +166,8 @@ class NodeGroupSpec(_Frozen):
         out["family"] = f"{cal.family} v{cal.family_version}"
         out["parameters"] = self.node_model.model_dump()
         out["host"] = cal.provenance.host.description
+        if self.probe is not None:
+            out["probe"] = f"{self.probe} (carried to the probed host: work_s and cores)"
         held = cal.fit.model.leave_one_count_out
         out["heldout_error"] = (f"median relative error, leave one count out: first ready "
                                 f"{held.first_ready:.1%}, all ready {held.all_ready:.1%}")
@@ -318,3 +343,26 @@ def load_scenario(path: Path) -> LoadedScenario:
     """Read and validate a scenario file; raises ScenarioError with `file:line:col` lines."""
     scenario = load_yaml_model(path, Scenario, context={BASE_DIR: path.parent})
     return LoadedScenario(scenario=scenario, path=path.resolve(), sha256=sha256_file(path))
+
+
+def with_probe(loaded: LoadedScenario, probe: Path) -> tuple[LoadedScenario, list[str]]:
+    """The scenario with each node group of the probe's boot path whose calibration records its
+    host (per-instance data) carried to the host `probe` measured (`sim schedule --probe`), and
+    the labels of the groups carried. None of them: one UserError line."""
+    probed = load_probe(probe)
+    groups, carried = [], []
+    for group in loaded.scenario.cluster.nodes:
+        cal = group._calibration
+        if (cal is None or cal.host_reference is None or cal.provenance.boot != probed.boot):
+            groups.append(group)
+            continue
+        groups.append(NodeGroupSpec.model_validate(
+            {**group.model_dump(exclude={"probe"}), "probe": probe.resolve()}))
+        carried.append(group.label)
+    if not carried:
+        raise UserError(f"--probe {probe}: no node group of {loaded.path.name} has a calibration "
+                        f"of the `{probed.boot}` boot path from per-instance data to carry; "
+                        "drop --probe")
+    cluster = loaded.scenario.cluster.model_copy(update={"nodes": tuple(groups)})
+    scenario = loaded.scenario.model_copy(update={"cluster": cluster})
+    return loaded.model_copy(update={"scenario": scenario}), carried

@@ -15,7 +15,8 @@ from measure.calibration.predict import burst_ready_times
 from measure.harness.dataset import load_instances, load_manifests
 from sim.errors import UserError
 from sim.model.burst_stats import burst_figures
-from sim.model.calibration import Calibration, load_calibration
+from sim.model.calibration import Calibration, carried_model, load_calibration
+from sim.model.probe import load_probe
 from sim.model.ready_times import ready_times
 
 STATS = ("first_ready_s", "median_ready_s", "p95_ready_s", "all_ready_s")
@@ -89,9 +90,14 @@ def validate_run(rows: pd.DataFrame, calibration: Calibration, schedule: str | N
 
 
 def validate_dataset(dataset: Path, calibration_path: Path, plot_dir: Path | None = None,
-                     work: str = "model") -> list[RunValidation]:
-    """Every run of a dataset against the calibration; optional CDF overlay plots."""
+                     work: str = "model", probe: Path | None = None) -> list[RunValidation]:
+    """Every run of a dataset against the calibration (carried to the host a probe measured,
+    when one is given); optional CDF overlay plots."""
     calibration = load_calibration(calibration_path)
+    if probe is not None:
+        # Only the node model changes; the fit settings (work draws, seed) stay the calibration's.
+        carried = carried_model(calibration, load_probe(probe), str(probe))
+        calibration = calibration.model_copy(update={"model": carried})
     instances = load_instances(dataset)
     schedules = ({m.run_id: m.schedule for m in load_manifests(dataset)}
                  if dataset.is_dir() else {})

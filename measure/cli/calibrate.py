@@ -176,10 +176,13 @@ def validate_command(
     work: Annotated[str, typer.Option(help="model: work drawn from the calibration, as the "
                                            "simulator does; measured: each instance's real CPU "
                                            "time")] = "model",
+    probe: Annotated[Path | None, typer.Option(help="probe file from `measure probe`: the "
+                                                   "calibration carried to the probed host")
+                     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
 ) -> None:
     """Compare real per-instance ready times with the model's prediction for the same launches."""
-    results = validate_dataset(dataset, calibration, plots, work)
+    results = validate_dataset(dataset, calibration, plots, work, probe)
     if json_out:
         print(json.dumps([r.model_dump() for r in results], indent=2))
         return

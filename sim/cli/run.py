@@ -4,6 +4,7 @@ search one policy's parameters."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,6 +53,8 @@ def run_command(
         tables = run_scenario(sc, workers=workers, on_units_done=lambda n: progress.advance(
             progress.task_ids[0], n))
     summary = write_run(loaded, tables, out_dir)
+    for sentence in summary["extrapolation"]:
+        print(f"warning: extrapolation: {sentence}", file=sys.stderr)
     if as_json:
         print(json.dumps(json_safe(summary), indent=2))
     else:

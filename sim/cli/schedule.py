@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,7 @@ import typer
 
 from sim.cli.output import ScenarioArg
 from sim.model.schedule import write_schedule
-from sim.scenario import load_scenario
+from sim.scenario import load_scenario, with_probe
 from sim.sweep.node_schedule import node_schedule
 
 app = typer.Typer()
@@ -23,9 +24,16 @@ def schedule_command(
     out: Annotated[Path, typer.Option(help="schedule JSON to write")],
     node: Annotated[int, typer.Option(help="node whose launches to export")] = 0,
     replication: Annotated[int, typer.Option(help="replication to simulate")] = 0,
+    probe: Annotated[Path | None, typer.Option(help="probe file from `measure probe`: every "
+                                                   "calibrated node group carried to that host")
+                     ] = None,
 ) -> None:
     """Write the launch schedule a policy produces for one node (for `measure replay`)."""
-    plan = node_schedule(load_scenario(scenario), policy, node, replication)
+    loaded = load_scenario(scenario)
+    if probe is not None:
+        loaded, carried = with_probe(loaded, probe)
+        print(f"probe {probe} carries node groups: {', '.join(carried)}", file=sys.stderr)
+    plan = node_schedule(loaded, policy, node, replication)
     write_schedule(plan, out)
     span = plan.launches[-1].at_s
     print(f"{out}: {len(plan.launches)} launches over {span:.3f} s on node {node} ({policy})")

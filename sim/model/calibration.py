@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sim.files import FileError, load_yaml_model
 from sim.model.intervals import RunNoise
 from sim.model.node_model import NodeModel
-from sim.model.probe import HostSpeed
+from sim.model.probe import HostSpeed, ProbeFile, check_probe, transfer
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -209,3 +209,10 @@ def load_calibration(path: Path) -> Calibration:
     """Read and validate a calibration file; any defect raises CalibrationFileError, whose
     lines say `file:line:col: path: message`."""
     return load_yaml_model(path, Calibration, error=CalibrationFileError)
+
+
+def carried_model(calibration: Calibration, probe: ProbeFile, where: str) -> NodeModel:
+    """The calibration's node model carried to the host `probe` measured (`where` names the
+    probe in the error a user gets when it cannot be)."""
+    reference = check_probe(probe, calibration.host_reference, calibration.provenance.boot, where)
+    return transfer(calibration.model, reference, probe.speed)

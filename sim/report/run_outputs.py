@@ -33,14 +33,36 @@ def write_records(tables: dict[str, pa.Table], out: Path) -> dict[str, str]:
     return paths
 
 
-def report_input(loaded: LoadedScenario, frames: dict[str, pd.DataFrame]) -> ReportInput:
+def run_extrapolations(loaded: LoadedScenario, nodes: pd.DataFrame) -> list[str]:
+    """One sentence for each node group whose nodes had more instances booting at once than
+    the largest burst of its calibration's data (nodes are numbered group by group)."""
+    notes = []
+    first = 0
+    for group in loaded.scenario.cluster.nodes:
+        seen = group.data_range
+        mine = nodes[(nodes.node >= first) & (nodes.node < first + group.count)]
+        first += group.count
+        if seen is None or mine.empty:
+            continue
+        peak = int(mine.peak_in_flight.max())
+        if peak > seen.count[1]:
+            notes.append(f"node group {group.label}: up to {peak} instances booting at once on "
+                         f"a node, beyond the calibration's data (bursts of {seen.count[0]}-"
+                         f"{seen.count[1]} instances)")
+    return notes
+
+
+def report_input(loaded: LoadedScenario, frames: dict[str, pd.DataFrame],
+                 extrapolation: list[str]) -> ReportInput:
     """What the report of a `sim run` shows, from the scenario and the record tables."""
     sc = loaded.scenario
     ref = sc.reference
+    provenance = {**loaded.provenance(), "extrapolation": extrapolation or [
+        "none: every node group stayed within its calibration's data"]}
     return ReportInput(
         title=f"Scenario {sc.name}: launch policies compared",
         description=sc.description, policies=sc.policy_names, baseline=sc.baseline_policy,
-        tables=frames, slos=sc.metrics.slo.limits(), provenance=loaded.provenance(),
+        tables=frames, slos=sc.metrics.slo.limits(), provenance=provenance,
         reference=pd.read_csv(ref.path) if ref is not None else None,
         reference_intervals=ref.intervals_ms if ref is not None else {},
         reference_source=ref.source if ref is not None else "",
@@ -52,7 +74,8 @@ def write_run(loaded: LoadedScenario, tables: dict[str, pa.Table], out: Path) ->
     every statistic of every metric and policy, and the files written."""
     records = write_records(tables, out)
     frames = {kind: table.to_pandas() for kind, table in tables.items()}
-    report = build_report(report_input(loaded, frames))
+    extrapolation = run_extrapolations(loaded, frames["nodes"])
+    report = build_report(report_input(loaded, frames, extrapolation))
     files = {k: str(v) for k, v in write_report(report, out).items()}
     metrics: dict[str, Any] = {}
     for row in report.statistics.to_dict("records"):
@@ -67,4 +90,5 @@ def write_run(loaded: LoadedScenario, tables: dict[str, pa.Table], out: Path) ->
         "scenario": sc.name, "file": str(loaded.path), "sha256": loaded.sha256,
         "replications": sc.replications, "seed": sc.seed, "policies": list(sc.policy_names),
         "baseline": sc.baseline_policy, "metrics": metrics, "report": files, "records": records,
+        "extrapolation": extrapolation,
     }
