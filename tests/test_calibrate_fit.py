@@ -12,8 +12,9 @@ from calibration_fixtures import synthetic_table
 from measure.calibration.baseline import fit_baseline
 from measure.calibration.data import Burst, load_calibration_data
 from measure.calibration.families import FAMILY_BY_NAME
-from measure.calibration.fit import CalibrateOptions, fit_family
+from measure.calibration.family_fit import fit_family
 from measure.calibration.objective import Evaluator, replicate_noise
+from measure.calibration.options import CalibrateOptions
 from measure.calibration.predict import predict
 from sim.model.node_model import NodeModel
 
