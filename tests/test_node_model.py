@@ -215,6 +215,19 @@ def test_a_launch_at_the_instant_the_node_empties_reopens_the_warm_up_window() -
     np.testing.assert_array_equal(ready, [1.5, 1.5 + 0.5 + 1.25])
 
 
+def _run_checking_the_cached_next_event(node: NodeState[int]) -> int:
+    """Run `node` to the end; at every step, the next_event() that advance() left cached must
+    be the one recomputed from the state (what a launch does: forget it). Returns the steps."""
+    steps = 0
+    while (t := node.next_event()) != math.inf:
+        node.advance(t)
+        cached = node.next_event()
+        node._next = None
+        assert node.next_event() == cached
+        steps += 1
+    return steps
+
+
 def test_a_delay_end_at_the_instant_of_a_completion_comes_after_it() -> None:
     # Instances a and b run alone; c's delay ends exactly when the first of them is ready (the
     # launch is planned at that float instant, delay_s being 0). The ready time must be that
@@ -235,12 +248,7 @@ def test_a_delay_end_at_the_instant_of_a_completion_comes_after_it() -> None:
         node: NodeState[int] = NodeState(model)
         node.plan_batch(launch.tolist(), [0, 1, 2], work.tolist())
         assert node.next_event() == first
-        while (t := node.next_event()) != math.inf:
-            node.advance(t)
-            cached = node.next_event()
-            node._next = None  # (what a launch does: forget it and recompute)
-            assert node.next_event() == cached
-            checked += 1
+        checked += _run_checking_the_cached_next_event(node)
     assert checked >= 120
 
 
@@ -405,11 +413,5 @@ def test_the_next_event_advance_leaves_cached_is_the_one_next_event_computes() -
     node: NodeState[int] = NodeState(model)
     node.plan_batch(launch_s.tolist(), list(range(launch_s.size)),
                     draw_work(model, launch_s.size, rng).tolist())
-    steps = 0
-    while (t := node.next_event()) != math.inf:
-        node.advance(t)
-        cached = node.next_event()
-        node._next = None  # (what a launch does: forget it and recompute)
-        assert node.next_event() == cached
-        steps += 1
+    steps = _run_checking_the_cached_next_event(node)
     assert node.ready == launch_s.size and steps > 100
