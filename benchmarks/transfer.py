@@ -31,6 +31,7 @@ from measure.harness.sweep import SweepPoint, run_sweep
 from sim.model.calibration import load_calibration
 from sim.model.intervals import FIGURES
 from sim.model.probe import load_probe
+from sim.model.units import milliseconds
 from sim.streams import MeasureStream, measure_rng
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +76,7 @@ def _probe(boot: BootPath, out: Path, name: str) -> None:
         return
     probe = run_probe(boot, "kvm", 16, out / f"{name}-runs")
     path.write_text(probe.model_dump_json(indent=1) + "\n")
-    print(f"{name}: CPU per boot {probe.speed.boot_cpu_s * 1e3:.1f} ms, effective cores "
+    print(f"{name}: CPU per boot {milliseconds(probe.speed.boot_cpu_s):.1f} ms, effective cores "
           f"{probe.speed.effective_cores:.2f}, {probe.duration_s:.0f} s", file=sys.stderr)
 
 

@@ -5,31 +5,10 @@
 bits 16
 org 0x7C00
 
-%define COM1 0x3F8
 %include "ready.inc"
 
 start:
-    cli
-    cld
-    xor ax, ax
-    mov ss, ax
-    mov sp, 0x7C00
-    mov ds, ax
-    mov es, ax
-    mov dx, COM1
-    mov al, MARKER
-    out dx, al
-    mov si, ready_msg
-.next:
-    lodsb
-    test al, al
-    jz .halt
-    out dx, al
-    jmp .next
-.halt:
-    cli
-    hlt
-    jmp .halt
+    guest_run 0x7C00, lodsb
 
 ready_msg:
     db READY_STRING, 0

@@ -7,31 +7,12 @@
 bits 16
 org 0x0000
 
-%define COM1 0x3F8
 %include "ready.inc"
 
 start:
-    cli
-    cld
-    xor ax, ax
-    mov ss, ax
-    mov sp, 0x7000          ; low RAM exists on every machine type we use
-    mov ds, ax
-    mov es, ax
-    mov dx, COM1
-    mov al, MARKER
-    out dx, al              ; marker: the guest's first instruction that QEMU can see outside
-    mov si, ready_msg
-.next:
-    cs lodsb                ; the string lives in this image, addressed through CS
-    test al, al
-    jz .halt
-    out dx, al
-    jmp .next
-.halt:
-    cli
-    hlt
-    jmp .halt               ; an NMI could wake the CPU; halt again
+    ; low RAM exists on every machine type we use; the string lives in this image, addressed
+    ; through CS
+    guest_run 0x7000, cs lodsb
 
 ready_msg:
     db READY_STRING, 0

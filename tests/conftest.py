@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -19,3 +20,9 @@ def accel() -> str:
 def qemu_installed() -> None:
     if shutil.which("qemu-system-x86_64") is None:
         pytest.fail("qemu-system-x86_64 is missing: `make deps` installs it")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """A scratch folder shared by a module's tests (the fuzz tests write their inputs here)."""
+    return tmp_path_factory.mktemp(request.module.__name__.removeprefix("test_"))

@@ -72,31 +72,25 @@ def test_a_missing_dataset_is_one_line(tmp_path: Path) -> None:
     assert_user_error(result, "none.csv")
 
 
-def test_a_table_without_the_study_columns_is_one_line(tmp_path: Path) -> None:
-    table = tmp_path / "wrong.csv"
-    table.write_text("count,interval_ms\n100,1\n")
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("wrong.csv", "count,interval_ms\n100,1\n", ("missing columns", "first_ready_s")),
+        # A row whose first instance is ready after its last: the error names its line.
+        ("bad.csv", "count,interval_ms,memory_mb,first_ready_s,all_ready_s\n100,1,16,4.0,4.5\n"
+         "200,1,16,7.0,6.4\n", ("bad.csv:3",)),
+        # One count only: nothing to hold out.
+        ("one.csv", "count,interval_ms,memory_mb,first_ready_s,all_ready_s\n100,1,16,4.0,4.5\n"
+         "100,5,16,3.9,4.4\n", ("at least two",)),
+    ],
+)
+def test_a_table_that_cannot_be_calibrated_is_one_line(
+    tmp_path: Path, name: str, text: str, expected: tuple[str, ...]
+) -> None:
+    table = tmp_path / name
+    table.write_text(text)
     result = measure("calibrate", table, "--out", tmp_path / "x.json", "--cores", "2")
-    assert_user_error(result, "missing columns", "first_ready_s")
-
-
-def test_a_row_with_first_after_all_names_its_line(tmp_path: Path) -> None:
-    table = tmp_path / "bad.csv"
-    table.write_text(
-        "count,interval_ms,memory_mb,first_ready_s,all_ready_s\n100,1,16,4.0,4.5\n"
-        "200,1,16,7.0,6.4\n"
-    )
-    result = measure("calibrate", table, "--out", tmp_path / "x.json", "--cores", "2")
-    assert_user_error(result, "bad.csv:3")
-
-
-def test_one_count_cannot_be_cross_validated(tmp_path: Path) -> None:
-    table = tmp_path / "one.csv"
-    table.write_text(
-        "count,interval_ms,memory_mb,first_ready_s,all_ready_s\n100,1,16,4.0,4.5\n"
-        "100,5,16,3.9,4.4\n"
-    )
-    result = measure("calibrate", table, "--out", tmp_path / "x.json", "--cores", "2")
-    assert_user_error(result, "at least two")
+    assert_user_error(result, *expected)
 
 
 def test_an_unknown_family_lists_the_known_ones(tmp_path: Path) -> None:

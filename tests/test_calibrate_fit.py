@@ -12,39 +12,40 @@ from calibration_fixtures import synthetic_table
 from measure.calibration.baseline import fit_baseline
 from measure.calibration.data import Burst, load_calibration_data
 from measure.calibration.families import FAMILY_BY_NAME
-from measure.calibration.fit import CalibrateOptions, fit_family
+from measure.calibration.family_fit import fit_family
 from measure.calibration.objective import Evaluator, replicate_noise
+from measure.calibration.options import CalibrateOptions
 from measure.calibration.predict import predict
 from sim.model.node_model import NodeModel
 
 TRUE = NodeModel(cores=2, work_s=0.05, delay_s=0.3, work_cv=0.2)
 
 
-def test_fitting_recovers_work_delay_and_variation(tmp_path: Path) -> None:
-    table = synthetic_table(tmp_path / "known.csv", TRUE)
+def _fit(tmp_path: Path, name: str, true: NodeModel, family: str, refine: int) -> NodeModel:
+    """Fit `family` to a summary table that `true` itself produced."""
+    table = synthetic_table(tmp_path / f"{name}.csv", true)
     bursts = list(load_calibration_data([table]).bursts)
-    options = CalibrateOptions(name="known", work_draws=2, bootstrap=0)
-    fit = fit_family(
-        FAMILY_BY_NAME["ps_delay_cv"], NodeModel(cores=2, work_s=1.0), bursts,
-        Evaluator(options.work_draws, options.seed), replicate_noise(bursts), options, refine=2,
-    )
-    assert fit.model.work_s == pytest.approx(TRUE.work_s, rel=0.05)
-    assert fit.model.delay_s == pytest.approx(TRUE.delay_s, rel=0.05)
+    options = CalibrateOptions(name=name, work_draws=2, bootstrap=0)
+    return fit_family(
+        FAMILY_BY_NAME[family], NodeModel(cores=2, work_s=1.0), bursts,
+        Evaluator(options.work_draws, options.seed), replicate_noise(bursts), options,
+        refine=refine,
+    ).model
+
+
+def test_fitting_recovers_work_delay_and_variation(tmp_path: Path) -> None:
+    fit = _fit(tmp_path, "known", TRUE, "ps_delay_cv", refine=2)
+    assert fit.work_s == pytest.approx(TRUE.work_s, rel=0.05)
+    assert fit.delay_s == pytest.approx(TRUE.delay_s, rel=0.05)
     # The spread of works only shows in first vs all-ready: a looser but real check.
-    assert fit.model.work_cv == pytest.approx(TRUE.work_cv, abs=0.08)
+    assert fit.work_cv == pytest.approx(TRUE.work_cv, abs=0.08)
 
 
 def test_fitting_recovers_a_warmup_window(tmp_path: Path) -> None:
     true = NodeModel(cores=2, work_s=0.05, delay_s=0.1, work_cv=0.2, warmup_s=0.8)
-    table = synthetic_table(tmp_path / "warm.csv", true)
-    bursts = list(load_calibration_data([table]).bursts)
-    options = CalibrateOptions(name="warm", work_draws=2, bootstrap=0)
-    fit = fit_family(
-        FAMILY_BY_NAME["warmup_ps_delay_cv"], NodeModel(cores=2, work_s=1.0), bursts,
-        Evaluator(options.work_draws, options.seed), replicate_noise(bursts), options, refine=3,
-    )
-    assert fit.model.warmup_s == pytest.approx(0.8, rel=0.05)
-    assert fit.model.work_s == pytest.approx(0.05, rel=0.05)
+    fit = _fit(tmp_path, "warm", true, "warmup_ps_delay_cv", refine=3)
+    assert fit.warmup_s == pytest.approx(0.8, rel=0.05)
+    assert fit.work_s == pytest.approx(0.05, rel=0.05)
 
 
 def test_replicate_noise_is_the_median_relative_difference_over_root_two() -> None:

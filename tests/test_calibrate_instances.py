@@ -11,7 +11,8 @@ from calibration_fixtures import synthetic_instances
 
 from measure.calibration.data import CalibrationInputError, load_calibration_data
 from measure.calibration.families import FAMILY_BY_NAME
-from measure.calibration.fit import CalibrateOptions, calibrate, fit_family
+from measure.calibration.family_fit import fit_family
+from measure.calibration.fit import CalibrateOptions, calibrate
 from measure.calibration.objective import Evaluator, replicate_noise
 from sim.model.node_model import NodeModel
 

@@ -11,7 +11,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fuzz_support import (
     JUNK_VALUES,
     NON_FINITE,
@@ -84,11 +83,6 @@ def check_prediction(done: Done, path: Path) -> None:
     values = [result[k] for k in STATS]
     assert all(isinstance(v, float) and math.isfinite(v) for v in values), done.describe()
     assert 0 < values[0] <= values[1] <= values[2] <= values[3], done.describe()
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("calibrations")
 
 
 @fuzz_settings(120)

@@ -155,11 +155,6 @@ def assert_refused_or_ok(done: Done, dataset: Path) -> bool:
     return False
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("datasets")
-
-
 @fuzz_settings(8)
 @given(damage=DAMAGES)
 @example(damage=Damage("parquet_cut", 0.5))

@@ -104,11 +104,6 @@ def _keys(tree: Any) -> set[str]:
     return {str(p[-1]) for p in node_paths(tree) if p and p[0] not in FREE_FORM}
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("scenarios")
-
-
 @fuzz_settings(60)
 @given(data=st.data())
 def test_a_mutated_shipped_scenario_is_refused_with_located_lines_or_loads(

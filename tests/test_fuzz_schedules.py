@@ -83,11 +83,6 @@ def schedule_text(draw: st.DrawFn, tree: dict[str, Any]) -> tuple[bytes, Any]:
     return data, tree
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("schedules")
-
-
 @fuzz_settings(120)
 @given(data=st.data())
 def test_an_edited_schedule_is_refused_in_one_line_or_holds_sane_times(

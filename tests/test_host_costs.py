@@ -12,7 +12,8 @@ from calibration_fixtures import POST_READY_CPU_S, synthetic_instances
 
 from measure.calibration.data import Burst, load_calibration_data
 from measure.calibration.families import FAMILY_BY_NAME
-from measure.calibration.fit import CalibrateOptions, calibrate, fit_family
+from measure.calibration.family_fit import fit_family
+from measure.calibration.fit import CalibrateOptions, calibrate
 from measure.calibration.host_costs import measure_host_costs, residents_at_launch
 from measure.calibration.objective import Evaluator, replicate_noise
 from sim.model.node_model import NodeModel

@@ -97,39 +97,59 @@ def node_ready_times(model: NodeModel, launch_s: np.ndarray, work: np.ndarray,
     return out
 
 
-def test_a_single_instance_alone_takes_delay_plus_work() -> None:
-    model = NodeModel(cores=4, work_s=0.8, delay_s=0.3)
-    assert ready_times(model, np.array([2.0]))[0] == pytest.approx(2.0 + 0.3 + 0.8)
+# Bursts whose ready times are worked out by hand (the reason beside each): model, launches,
+# ready times. The warm-up and background terms are the calibrations' additions.
+HAND_CHECKED = {
+    "alone: delay plus work": (
+        NodeModel(cores=4, work_s=0.8, delay_s=0.3), [2.0], [2.0 + 0.3 + 0.8]),
+    "k together share the cores and finish together": (
+        NodeModel(cores=2, work_s=0.5, delay_s=0.1), [0.0] * 10, [0.1 + 10 * 0.5 / 2] * 10),
+    "fewer than cores: the rate cap": (
+        NodeModel(cores=8, work_s=1.0, max_rate=1.0), [0.0] * 3, [1.0] * 3),
+    "fewer than cores: a higher cap": (
+        NodeModel(cores=8, work_s=1.0, max_rate=2.0), [0.0] * 3, [0.5] * 3),
+    # The first is ready at 1 and then costs half the core: the second, alone in its CPU phase
+    # from t=1, gets only 0.5 core and needs 2 s.
+    "ready instances keep running and slow later ones": (
+        NodeModel(cores=1, work_s=1.0, idle_load=0.5), [0.0, 1.0], [1.0, 3.0]),
+    "min_capacity keeps a crowded node moving": (
+        NodeModel(cores=1, work_s=1.0, idle_load=1.0, min_capacity=0.25), [0.0, 1.0], [1.0, 5.0]),
+    "the launcher serialises starts spawn_s apart": (
+        NodeModel(cores=100, work_s=1.0, spawn_s=0.2), [0.0] * 4, [1.0, 1.2, 1.4, 1.6]),
+    # Launches 1 s apart never meet on 2 cores: each is ready after its delay and work.
+    "no warm-up: delay plus work": (
+        NodeModel(cores=2, work_s=0.5, delay_s=0.1), [0.0, 1.0, 2.0], [0.6, 1.6, 2.6]),
+    # A 0.3 s window opens at each launch (the node is empty each time) and holds the CPU phase
+    # until 0.3 s, 0.2 s after the delay ended.
+    "a warm-up window delays each lone instance": (
+        NodeModel(cores=2, work_s=0.5, delay_s=0.1, warmup_s=0.3), [0.0, 1.0, 2.0],
+        [0.8, 1.8, 2.8]),
+    # One core, 1 s each: both wait for the window to end at 2, then share the core (rate 1/2)
+    # and finish together at 2 + 2 * 1 = 4.
+    "launched during the warm-up, the CPU phases start together": (
+        NodeModel(cores=1, work_s=1.0, warmup_s=2.0), [0.0, 0.5], [4.0, 4.0]),
+    # Launched at 1.9: its delay ends at 2.2, after the window, so the window does not matter.
+    "a delay that ends after the window still counts": (
+        NodeModel(cores=4, work_s=1.0, delay_s=0.3, warmup_s=2.0), [0.0, 1.9], [3.0, 3.2]),
+    # 0: window 0..2, ready at 3. 5: nothing in flight, a new window 5..7, ready at 8. 6: the
+    # node is busy (the instance from 5 is in flight), so it joins that window: ready at 8.
+    "an emptied node warms up again, a busy one does not": (
+        NodeModel(cores=4, work_s=1.0, warmup_s=2.0), [0.0, 5.0, 6.0], [3.0, 8.0, 8.0]),
+    "one background thread halves a lone instance on one core": (
+        NodeModel(cores=1, work_s=1.0, background_jobs=1.0), [0.0], [2.0]),
+    # 6 instances of 0.5 CPU-s on 2 cores with 2 background threads: each gets 2/8 of a core
+    # until all finish together at 0.5 / 0.25 = 2 s.
+    "k instances share the cores with the background": (
+        NodeModel(cores=2, work_s=0.5, background_jobs=2.0), [0.0] * 6, [2.0] * 6),
+    "the rate cap binds when the share with the background is larger": (
+        NodeModel(cores=8, work_s=1.0, background_jobs=1.0, max_rate=1.0), [0.0] * 3, [1.0] * 3),
+}
 
 
-def test_k_instances_launched_together_share_the_cores_and_finish_together() -> None:
-    model = NodeModel(cores=2, work_s=0.5, delay_s=0.1)
-    ready = ready_times(model, np.zeros(10))
-    np.testing.assert_allclose(ready, 0.1 + 10 * 0.5 / 2)
-
-
-def test_fewer_instances_than_cores_run_at_max_rate() -> None:
-    capped = NodeModel(cores=8, work_s=1.0, max_rate=1.0)
-    np.testing.assert_allclose(ready_times(capped, np.zeros(3)), 1.0)
-    faster = NodeModel(cores=8, work_s=1.0, max_rate=2.0)
-    np.testing.assert_allclose(ready_times(faster, np.zeros(3)), 0.5)
-
-
-def test_ready_instances_that_keep_running_slow_later_ones() -> None:
-    # The first instance is ready at 1 and then costs half the core: the second, alone in its CPU
-    # phase from t=1, gets only 0.5 core and needs 2 s.
-    model = NodeModel(cores=1, work_s=1.0, idle_load=0.5)
-    np.testing.assert_allclose(ready_times(model, np.array([0.0, 1.0])), [1.0, 3.0])
-
-
-def test_min_capacity_keeps_a_crowded_node_moving() -> None:
-    model = NodeModel(cores=1, work_s=1.0, idle_load=1.0, min_capacity=0.25)
-    np.testing.assert_allclose(ready_times(model, np.array([0.0, 1.0])), [1.0, 5.0])
-
-
-def test_the_launcher_serialises_starts_spawn_s_apart() -> None:
-    model = NodeModel(cores=100, work_s=1.0, spawn_s=0.2)
-    np.testing.assert_allclose(ready_times(model, np.zeros(4)), [1.0, 1.2, 1.4, 1.6])
+@pytest.mark.parametrize("case", HAND_CHECKED)
+def test_ready_times_of_hand_checked_bursts(case: str) -> None:
+    model, launches, expected = HAND_CHECKED[case]
+    np.testing.assert_allclose(ready_times(model, np.array(launches)), expected, rtol=1e-12)
 
 
 def test_ready_times_do_not_depend_on_the_order_launches_are_listed() -> None:
@@ -215,6 +235,19 @@ def test_a_launch_at_the_instant_the_node_empties_reopens_the_warm_up_window() -
     np.testing.assert_array_equal(ready, [1.5, 1.5 + 0.5 + 1.25])
 
 
+def _run_checking_the_cached_next_event(node: NodeState[int]) -> int:
+    """Run `node` to the end; at every step, the next_event() that advance() left cached must
+    be the one recomputed from the state (what a launch does: forget it). Returns the steps."""
+    steps = 0
+    while (t := node.next_event()) != math.inf:
+        node.advance(t)
+        cached = node.next_event()
+        node._next = None
+        assert node.next_event() == cached
+        steps += 1
+    return steps
+
+
 def test_a_delay_end_at_the_instant_of_a_completion_comes_after_it() -> None:
     # Instances a and b run alone; c's delay ends exactly when the first of them is ready (the
     # launch is planned at that float instant, delay_s being 0). The ready time must be that
@@ -235,12 +268,7 @@ def test_a_delay_end_at_the_instant_of_a_completion_comes_after_it() -> None:
         node: NodeState[int] = NodeState(model)
         node.plan_batch(launch.tolist(), [0, 1, 2], work.tolist())
         assert node.next_event() == first
-        while (t := node.next_event()) != math.inf:
-            node.advance(t)
-            cached = node.next_event()
-            node._next = None  # (what a launch does: forget it and recompute)
-            assert node.next_event() == cached
-            checked += 1
+        checked += _run_checking_the_cached_next_event(node)
     assert checked >= 120
 
 
@@ -405,11 +433,5 @@ def test_the_next_event_advance_leaves_cached_is_the_one_next_event_computes() -
     node: NodeState[int] = NodeState(model)
     node.plan_batch(launch_s.tolist(), list(range(launch_s.size)),
                     draw_work(model, launch_s.size, rng).tolist())
-    steps = 0
-    while (t := node.next_event()) != math.inf:
-        node.advance(t)
-        cached = node.next_event()
-        node._next = None  # (what a launch does: forget it and recompute)
-        assert node.next_event() == cached
-        steps += 1
+    steps = _run_checking_the_cached_next_event(node)
     assert node.ready == launch_s.size and steps > 100

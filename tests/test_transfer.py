@@ -44,7 +44,7 @@ def probe_bursts(model: NodeModel, bursts: int,
 
 
 def test_the_probe_figures_are_the_median_early_boot_and_cpu_over_span() -> None:
-    launch = np.arange(30) * 0.001
+    launch = seconds(np.arange(30.0))
     cpu = np.linspace(0.010, 0.040, 30)
     ready = launch + 0.5
     speed = host_speed([(launch, ready, cpu)])

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from measure.calibration.data import ConfigKey
+from measure.calibration.data import Burst, ConfigKey
 
 Scheme = Literal["leave_one_count_out", "leave_one_interval_out"]
 SCHEMES: tuple[Scheme, ...] = ("leave_one_count_out", "leave_one_interval_out")
@@ -36,3 +36,8 @@ def folds(keys: Sequence[ConfigKey], scheme: Scheme) -> list[Fold]:
         train = frozenset(key for key in keys if key[axis] != value)
         result.append(Fold(scheme=scheme, heldout_value=float(value), train=train, test=test))
     return result
+
+
+def runs_in(bursts: Sequence[Burst], keys: frozenset[ConfigKey]) -> list[Burst]:
+    """The runs of the configurations `keys` (a fold's training or test side)."""
+    return [burst for burst in bursts if burst.key in keys]

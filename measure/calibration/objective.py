@@ -38,6 +38,10 @@ class Forecast:
     """Ready times at LEVELS (seconds from the burst start)."""
 
 
+Forecasts = dict[ConfigKey, Forecast]
+"""A forecast per configuration."""
+
+
 def forecast_of(times: np.ndarray) -> Forecast:
     """Summary of ready times, one row per draw."""
     return Forecast(
@@ -65,7 +69,7 @@ class Evaluator:
         self.draws = draws
         self.seed = seed
 
-    def forecast(self, model: NodeModel, keys: Sequence[ConfigKey]) -> dict[ConfigKey, Forecast]:
+    def forecast(self, model: NodeModel, keys: Sequence[ConfigKey]) -> Forecasts:
         return {
             (count, interval): forecast_of(
                 burst_ready_times(

@@ -14,6 +14,7 @@ from measure.harness.dataset import check_writable
 from measure.harness.preflight import accelerator, boot_path, check_host, check_memory_mb
 from measure.harness.probe import PROBE_BURSTS, run_probe
 from sim.errors import UserError
+from sim.model.units import milliseconds
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -54,9 +55,9 @@ def probe_command(
     else:
         s = probe.speed
         q25, q75 = probe.boot_cpu_quartiles_s
-        print(f"{out}: CPU per boot {s.boot_cpu_s * 1e3:.1f} ms "
-              f"[{q25 * 1e3:.1f}-{q75 * 1e3:.1f}], "
+        print(f"{out}: CPU per boot {milliseconds(s.boot_cpu_s):.1f} ms "
+              f"[{milliseconds(q25):.1f}-{milliseconds(q75):.1f}], "
               f"effective cores {s.effective_cores:.2f} "
               f"[{probe.effective_cores_range[0]:.2f}-{probe.effective_cores_range[1]:.2f}], "
-              f"launch lateness p99 {probe.launch_lateness_p99_s * 1e3:.2f} ms, "
+              f"launch lateness p99 {milliseconds(probe.launch_lateness_p99_s):.2f} ms, "
               f"{probe.duration_s:.0f} s")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
+from sim.model.units import seconds
 from sim.policies.base import SpacedLaunchPolicy
 from sim.policies.config import PolicyConfig
 from sim.policies.placement import Placement
@@ -54,7 +55,7 @@ class Batching(SpacedLaunchPolicy[BatchingConfig]):
         """Sequence number of the batch being collected: the token of its window timer."""
 
     def interval_s(self, view: PlatformView, node: int, request: Request) -> float:
-        return self._config.interval_ms / 1000
+        return seconds(self._config.interval_ms)
 
     def on_request(self, view: PlatformView, request: Request) -> None:
         if not self._queue:

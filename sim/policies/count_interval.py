@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sim.model.units import seconds
 from sim.policies.base import SpacedLaunchPolicy
 from sim.policies.config import PolicyConfig
 from sim.policies.placement import Placement
@@ -87,4 +88,4 @@ class CountInterval(SpacedLaunchPolicy[CountIntervalConfig]):
     """Places each request whole and spaces its launches by interval(planned + count)."""
 
     def interval_s(self, view: PlatformView, node: int, request: Request) -> float:
-        return self._config.interval_ms(view.nodes[node].planned + request.count) / 1000
+        return seconds(self._config.interval_ms(view.nodes[node].planned + request.count))

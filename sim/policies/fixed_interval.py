@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
+from sim.model.units import seconds
 from sim.policies.base import SpacedLaunchPolicy
 from sim.policies.config import PolicyConfig
 from sim.policies.placement import Placement
@@ -38,4 +39,4 @@ class FixedInterval(SpacedLaunchPolicy[FixedIntervalConfig]):
     """Spaces launches per node by a constant interval."""
 
     def interval_s(self, view: PlatformView, node: int, request: Request) -> float:
-        return self._config.interval_ms / 1000
+        return seconds(self._config.interval_ms)

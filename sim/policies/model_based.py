@@ -16,6 +16,7 @@ from pydantic import Field
 from sim.model.node_model import NodeModel
 from sim.model.node_state import NodeState
 from sim.model.ready_times import ready_times
+from sim.model.units import seconds
 from sim.policies.base import SpacedLaunchPolicy
 from sim.policies.concurrency_cap import ConcurrencyCap, ConcurrencyCapConfig
 from sim.policies.config import PolicyConfig
@@ -84,8 +85,8 @@ def count_grid(count: int) -> int:
 def best_interval_s(model: NodeModel, count: int, slack: float,
                     candidates_ms: tuple[float, ...]) -> float:
     """The interval (s) `model_based` uses for a burst of `count` on a node of `model`."""
-    outcomes = [interval_burst(model, count, ms / 1000) for ms in candidates_ms]
-    return candidates_ms[choose(outcomes, slack)] / 1000
+    outcomes = [interval_burst(model, count, seconds(ms)) for ms in candidates_ms]
+    return seconds(candidates_ms[choose(outcomes, slack)])
 
 
 @lru_cache(maxsize=4096)

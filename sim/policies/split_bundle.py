@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from sim.model.units import seconds
 from sim.policies.base import LaunchClock, LoadTracker, PolicyBase
 from sim.policies.config import PolicyConfig
 from sim.policies.placement import even_split, least_loaded, packing
@@ -65,7 +66,7 @@ class SplitBundle(PolicyBase):
     def on_request(self, view: PlatformView, request: Request) -> None:
         cfg = self._config
         load = self._load.setup(len(view.nodes))
-        interval_s = cfg.interval_ms / 1000
+        interval_s = seconds(cfg.interval_ms)
         if request.count < cfg.bundle_below:
             node = packing(load, request.count, cfg.bundle_capacity)
             at = self._clock.times(node, view.now, request.count, interval_s)
