@@ -24,8 +24,7 @@ from hypothesis import strategies as st
 REPO = Path(__file__).resolve().parents[1]
 SIM = [sys.executable, "-c", "from sim.cli import main; main()"]
 MEASURE = [sys.executable, "-c", "from measure.cli import main; main()"]
-"""What the `measure` console script runs (`python -m measure.cli.main` also prints a runpy
-RuntimeWarning, since measure/cli/__init__.py imports measure.cli.main)."""
+"""What the `measure` console script runs."""
 
 
 def fuzz_settings(examples: int) -> settings:

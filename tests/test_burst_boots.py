@@ -20,7 +20,7 @@ from measure.harness.dataset import load_instances, load_manifests
 
 pytestmark = [pytest.mark.boots, pytest.mark.usefixtures("qemu_installed")]
 
-MEASURE = [sys.executable, "-m", "measure.cli.main"]
+MEASURE = [sys.executable, "-m", "measure.cli"]
 
 
 def _alive(pid: int) -> bool:

@@ -106,7 +106,7 @@ def test_measure_validate_reports_each_run_with_linear_quantiles(tmp_path: Path)
                          "ready_s": [1.0, 2.0, 3.0, 4.0], "status": "ready", "interval_ms": 10.0,
                          "cpu_s": 0.03})
     rows.to_parquet(tmp_path / "four.parquet")
-    done = subprocess.run([sys.executable, "-m", "measure.cli.main", "validate",
+    done = subprocess.run([sys.executable, "-m", "measure.cli", "validate",
                            str(tmp_path / "four.parquet"), "--calibration", str(FIRMWARE),
                            "--json"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from measure.cli.main import main
+from measure.cli.app import main
 
 main()
