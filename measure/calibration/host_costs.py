@@ -99,11 +99,11 @@ def measured_work(bursts: Sequence[Burst]) -> tuple[float, float, float]:
     """(work_s, work_growth, work_cv) from each ready instance's CPU time and the residents at
     its launch, within runs: every run's CPU times are divided by the median of its first
     EARLY_BOOTS, so the host's speed, which drifts between runs, does not pass for growth.
-    cpu / speed = a * (1 + work_growth * residents) by least squares over all runs; work_s is
-    the mean over runs of speed * a (a boot on an empty node), work_cv the CV of what is left."""
+    cpu / speed = a * (1 + work_growth * residents) by least squares over all runs; work_s and
+    work_cv are the mean and CV of every CPU time with its growth taken out (an empty node)."""
     ratio: list[np.ndarray] = []
     residents: list[np.ndarray] = []
-    speeds: list[float] = []
+    cpu: list[np.ndarray] = []
     for burst in bursts:
         if burst.cpu_s is None or burst.ready_s is None or burst.launch_s is None:
             continue
@@ -112,9 +112,8 @@ def measured_work(bursts: Sequence[Burst]) -> tuple[float, float, float]:
         early = burst.cpu_s[ok & (r < EARLY_BOOTS)]
         if early.size == 0 or not np.median(early) > 0:
             continue
-        speed = float(np.median(early))
-        speeds.append(speed)
-        ratio.append(burst.cpu_s[ok] / speed)
+        ratio.append(burst.cpu_s[ok] / float(np.median(early)))
+        cpu.append(burst.cpu_s[ok])
         residents.append(r[ok])
     y = np.concatenate(ratio) if ratio else np.empty(0)
     x = np.concatenate(residents) if residents else np.empty(0)
@@ -130,8 +129,9 @@ def measured_work(bursts: Sequence[Burst]) -> tuple[float, float, float]:
         if fit_slope > 2.0 * se and fit_intercept > 0:
             slope, intercept = float(fit_slope), float(fit_intercept)
     growth = slope / intercept
-    normal = y / (intercept * (1.0 + growth * x))
-    return float(np.mean(speeds)) * intercept, growth, float(np.std(normal) / np.mean(normal))
+    # The work on an empty node: every CPU time with its growth taken out, over all runs.
+    work = np.concatenate(cpu) / (1.0 + growth * x)
+    return float(np.mean(work)), growth, float(np.std(work) / np.mean(work))
 
 
 def measure_host_costs(bursts: Sequence[Burst]) -> HostCosts:
