@@ -58,9 +58,10 @@ def facts(policies: Sequence[str], tables: Mapping[str, pd.DataFrame]) -> pd.Dat
 
 def unfinished_note(run_facts: pd.DataFrame) -> str | None:
     """One sentence naming the policies of facts() that left requests unfinished, else None."""
-    left = run_facts[run_facts.policy.isin(unfinished(run_facts))]
-    if left.empty:
+    names = unfinished(run_facts)
+    if not names:
         return None
+    left = run_facts[run_facts.policy.isin(names)]
     named = ", ".join(f"`{row.policy}` ({row.n:g} per replication)"
                       for row in left.rename(columns={"incomplete requests": "n"}).itertuples())
     return (f"Not all requests finished under {named}: their statistics cover only the "
