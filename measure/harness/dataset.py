@@ -76,18 +76,40 @@ def check_writable(root: Path) -> None:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with open(path) as f:
-        for line in f:
+    """A run's rows. A harness killed mid-write leaves its LAST line torn: the rows before it
+    count. A bad line with rows after it is damage, not an interruption: refused, since later
+    rows must neither be dropped silently nor trusted."""
+    rows: list[dict[str, Any]] = []
+    torn: int | None = None
+    with open(path, errors="replace") as f:
+        for number, line in enumerate(f, start=1):
             line = line.strip()
             if not line:
                 continue
+            if torn is not None:
+                raise UserError(f"{path}:{torn}: a damaged line with rows after it (not a run "
+                                "cut short); repair the line or re-measure the run")
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError:
-                # A harness killed mid-write leaves a torn last line: everything before it counts.
-                break
+                row = None
+            if isinstance(row, dict):
+                rows.append(row)
+            else:
+                torn = number
     return rows
+
+
+def incomplete_runs(instances: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """Runs with fewer instance rows than their count (cut short): run_id -> (rows, count)."""
+    out: dict[str, tuple[int, int]] = {}
+    if instances.empty:
+        return out
+    for run_id, rows in instances.groupby("run_id", sort=True):
+        count = int(rows["count"].max())
+        if len(rows) < count:
+            out[str(run_id)] = (len(rows), count)
+    return out
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -146,9 +168,17 @@ def load_instances(path: Path | str) -> pd.DataFrame:
     """All instance rows of a dataset directory (or a bare Parquet/JSONL file).
 
     Reads the compacted Parquet and any JSON-lines rows it does not hold yet (a run that was
-    interrupted before compaction), so nothing that was measured is lost.
+    interrupted before compaction), so nothing that was measured is lost. A dataset without a
+    single row (its runs were killed before any instance ended) is refused.
     """
-    path = Path(path)
+    instances = _load(Path(path))
+    if instances.empty:
+        raise UserError(f"{path} holds no instance rows: its runs stopped before any instance "
+                        "ended; measure again")
+    return instances
+
+
+def _load(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise UserError(f"dataset {path} does not exist; give a directory written by "
                         "`measure burst` or `measure sweep`")
