@@ -97,8 +97,8 @@ def validate_dataset(dataset: Path, calibration_path: Path, plot_dir: Path | Non
     schedules = ({m.run_id: m.schedule for m in load_manifests(dataset)}
                  if dataset.is_dir() else {})
     cut = incomplete_runs(instances)
-    for run_id, (have, count) in cut.items():
-        print(f"warning: {dataset}: run {run_id} has {have} of its {count} instance rows (cut "
+    for cut_id, (have, count) in cut.items():
+        print(f"warning: {dataset}: run {cut_id} has {have} of its {count} instance rows (cut "
               "short by an interruption); not validated", file=sys.stderr)
     if len(cut) == instances.run_id.nunique():
         raise UserError(f"{dataset}: every run is cut short (fewer rows than instances); "

@@ -38,29 +38,57 @@ def _clean(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
+def write_failure(path: Path, err: OSError) -> UserError:
+    """The one line for a dataset file that could not be written (a full disk, most often)."""
+    return UserError(f"cannot write {path}: {(err.strerror or str(err)).lower()}; free space "
+                     "or choose another --out")
+
+
 class RunWriter:
-    """Appends one run's rows to runs/<run_id>.jsonl, flushing each line to the kernel."""
+    """Appends one run's rows to runs/<run_id>.jsonl, flushing each line to the kernel.
+
+    A failed write (the disk filled) does not raise from append(): the burst must still stop
+    and reap its instances. It is kept in `error` for the burst to end on, and later rows are
+    not written (they stay in the burst's memory).
+    """
 
     def __init__(self, root: Path, manifest: Manifest) -> None:
         self.root = root
         self.manifest = manifest
-        (root / RUNS).mkdir(parents=True, exist_ok=True)
-        self.write_manifest()
-        self._rows: IO[str] = open(root / RUNS / f"{manifest.run_id}.jsonl", "a")  # noqa: SIM115
+        self.error: UserError | None = None
+        self.path = root / RUNS / f"{manifest.run_id}.jsonl"
+        try:
+            (root / RUNS).mkdir(parents=True, exist_ok=True)
+            self.write_manifest()
+            self._rows: IO[str] = open(self.path, "a")  # noqa: SIM115
+        except OSError as err:
+            raise write_failure(root / RUNS, err) from None
 
     def write_manifest(self) -> None:
         path = self.root / RUNS / f"{self.manifest.run_id}.manifest.json"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(self.manifest.model_dump_json(indent=2))
+        try:
+            tmp.write_text(self.manifest.model_dump_json(indent=2))
+        except OSError:
+            tmp.unlink(missing_ok=True)  # (the previous manifest stays whole)
+            raise
         os.replace(tmp, path)
 
     def append(self, row: InstanceRow) -> None:
+        if self.error is not None:
+            return
         data = {k: _clean(v) for k, v in row.to_json().items()}
-        self._rows.write(json.dumps(data) + "\n")
-        self._rows.flush()
+        try:
+            self._rows.write(json.dumps(data) + "\n")
+            self._rows.flush()
+        except OSError as err:
+            self.error = write_failure(self.path, err)
 
     def close(self) -> None:
-        self._rows.close()
+        try:
+            self._rows.close()
+        except OSError as err:  # the buffered tail of a failed write
+            self.error = self.error or write_failure(self.path, err)
 
 
 def check_writable(root: Path) -> None:
@@ -144,7 +172,11 @@ def compact(root: Path) -> Path:
         rows.extend(_read_jsonl(path))
     out = root / PARQUET
     tmp = root / (PARQUET + ".tmp")
-    pq.write_table(_table(_frame(rows)), tmp, compression="zstd")
+    try:
+        pq.write_table(_table(_frame(rows)), tmp, compression="zstd")
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, out)
     return out
 

@@ -409,7 +409,8 @@ def render_html(report: Report) -> str:
     if sizes is not None:
         out += ["<h2>By request size (mean over all requests of that size)</h2>",
                 _html_table(*sizes, "sizes")]
-    out += ["<h2>Run facts</h2>", f"<p>{FACTS_NOTE}</p>", _html_table(*facts_table(report), "facts"), "<h2>Figures</h2>"]
+    out += ["<h2>Run facts</h2>", f"<p>{FACTS_NOTE}</p>",
+            _html_table(*facts_table(report), "facts"), "<h2>Figures</h2>"]
     for figure in report.figures:
         encoded = base64.b64encode(figure.png).decode("ascii")
         out.append(f'<figure id="{figure.name}"><img alt="{esc(figure.caption)}" '
