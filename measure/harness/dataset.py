@@ -131,12 +131,12 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 def incomplete_runs(instances: pd.DataFrame) -> dict[str, tuple[int, int]]:
     """Runs with fewer instance rows than their count (cut short): run_id -> (rows, count)."""
     out: dict[str, tuple[int, int]] = {}
-    if instances.empty:
+    if instances.empty or "count" not in instances:  # (a bare table may not say its count)
         return out
     for run_id, rows in instances.groupby("run_id", sort=True):
-        count = int(rows["count"].max())
-        if len(rows) < count:
-            out[str(run_id)] = (len(rows), count)
+        count = rows["count"].max()
+        if count == count and len(rows) < int(count):
+            out[str(run_id)] = (len(rows), int(count))
     return out
 
 
