@@ -118,3 +118,24 @@ def test_the_headline_never_crowns_a_policy_that_left_requests_unfinished_silent
         line = " | ".join(row.values())
         if "every 60 s" in line:
             assert marked.search(line), f"headline crowns an unfinished policy: {line}"
+
+
+def test_a_sweep_report_marks_the_points_where_requests_did_not_finish(tmp_path: Path) -> None:
+    # At a 100 ms interval the 20 instances all start within 2 s; at 60 s only one starts by
+    # the 10 s cut: only that point's cells may be marked.
+    scenario = _scenario(tmp_path, sample="null", count=20, replications=2, until="10",
+                         policies="  - name: immediate\n"
+                                  "  - {name: fixed_interval, interval_ms: 100}")
+    with scenario.open("a") as f:
+        f.write("sweep:\n  policies.fixed_interval.interval_ms: [100, 60000]\n")
+    out = tmp_path / "sweep"
+    done = sim("sweep", scenario, "--out", out, timeout=180)
+    assert done.code == 0, done.describe()
+    report = (out / "report.md").read_text()
+    section = report.split("## ", 2)[2].split("\n## ", 1)[0]  # the first metric table
+    rows = {row["policies.fixed_interval.interval_ms"]: row
+            for row in _md_tables(report, section.splitlines()[0])}
+    assert "incomplete" in rows["60000"]["fixed_interval"]
+    assert "incomplete" not in rows["100"]["fixed_interval"]
+    assert not any("incomplete" in cell for row in rows.values() for cell in
+                   (row["immediate"],))

@@ -3,6 +3,7 @@ compared with what the calibrated node model predicts for the same actual launch
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from scipy.stats import wasserstein_distance
 
 from measure.calibration.host_costs import works_from_cpu
 from measure.calibration.predict import burst_ready_times
-from measure.harness.dataset import load_instances, load_manifests
+from measure.harness.dataset import incomplete_runs, load_instances, load_manifests
 from sim.errors import UserError
 from sim.model.burst_stats import burst_figures
 from sim.model.calibration import Calibration, carried_model, load_calibration
@@ -101,8 +102,17 @@ def validate_dataset(dataset: Path, calibration_path: Path, plot_dir: Path | Non
     instances = load_instances(dataset)
     schedules = ({m.run_id: m.schedule for m in load_manifests(dataset)}
                  if dataset.is_dir() else {})
+    cut = incomplete_runs(instances)
+    for cut_id, (have, count) in cut.items():
+        print(f"warning: {dataset}: run {cut_id} has {have} of its {count} instance rows (cut "
+              "short by an interruption); not validated", file=sys.stderr)
+    if len(cut) == instances.run_id.nunique():
+        raise UserError(f"{dataset}: every run is cut short (fewer rows than instances); "
+                        "nothing whole to validate")
     results = []
     for run_id, rows in instances.groupby("run_id", sort=True):
+        if str(run_id) in cut:
+            continue
         result, real, draws = validate_run(rows, calibration, schedules.get(str(run_id)), work)
         results.append(result)
         if plot_dir is not None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from measure import __version__
 from measure.harness.clock import DeadlineTimer, now
-from measure.harness.dataset import RunWriter, compact
+from measure.harness.dataset import RunWriter, compact, write_failure
 from measure.harness.guest import READY, Accel, BootPath, find_qemu, qemu_argv
 from measure.harness.host import host_info, qemu_version
 from measure.harness.process import (
@@ -192,6 +192,8 @@ class _Burst:
             self._stop_instances()
             self._record_unlaunched()
             self._write_manifest()
+        if self.writer.error is not None:  # rows were lost: the run is not a result
+            raise self.writer.error
         return BurstResult(run_id=self.run_id, out=self.out, rows=self.rows,
                            manifest=self.manifest)
 
@@ -213,6 +215,8 @@ class _Burst:
             # CPU time is read after the batch's timestamps are taken, so reading /proc
             # does not delay when a ready string is seen.
             self.on_batch_end()
+            if self.writer.error is not None:  # (a full disk): stop here, outcome failed
+                return
 
     def on_launch_due(self, stamp: float) -> None:
         """The timer fired: launch every instance whose planned time has come, re-arm."""
@@ -306,7 +310,10 @@ class _Burst:
         self.pending_cpu.clear()
 
     def on_deadline_or_done(self) -> None:
-        """The loop ended by itself: instances still without an outcome timed out."""
+        """The loop ended by itself: instances still without an outcome timed out (unless a
+        row could not be written: the run then failed, and the rest count as interrupted)."""
+        if self.writer.error is not None:
+            return
         self.outcome = "complete"
         self.status_for_rest = "timeout"
 
@@ -361,8 +368,14 @@ class _Burst:
         figures = burst_figures(ready, everyone_ready=len(ready) == self.spec.count)
         manifest.first_ready_s = figures["first_ready_s"]
         manifest.all_ready_s = figures["all_ready_s"]
-        self.writer.write_manifest()
-        compact(self.out)
+        try:
+            self.writer.write_manifest()
+            compact(self.out)
+        except OSError as err:
+            if self.writer.error is None:
+                raise write_failure(self.out, err) from None
+            # Rows were lost already (that is the error reported); the manifest says
+            # `failed` if it could be written, else `running` -- never `complete`.
 
     def _emit(self, kind: str, row: InstanceRow) -> None:
         if self.on_event is not None:

@@ -38,29 +38,57 @@ def _clean(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
+def write_failure(path: Path, err: OSError) -> UserError:
+    """The one line for a dataset file that could not be written (a full disk, most often)."""
+    return UserError(f"cannot write {path}: {(err.strerror or str(err)).lower()}; free space "
+                     "or choose another --out")
+
+
 class RunWriter:
-    """Appends one run's rows to runs/<run_id>.jsonl, flushing each line to the kernel."""
+    """Appends one run's rows to runs/<run_id>.jsonl, flushing each line to the kernel.
+
+    A failed write (the disk filled) does not raise from append(): the burst must still stop
+    and reap its instances. It is kept in `error` for the burst to end on, and later rows are
+    not written (they stay in the burst's memory).
+    """
 
     def __init__(self, root: Path, manifest: Manifest) -> None:
         self.root = root
         self.manifest = manifest
-        (root / RUNS).mkdir(parents=True, exist_ok=True)
-        self.write_manifest()
-        self._rows: IO[str] = open(root / RUNS / f"{manifest.run_id}.jsonl", "a")  # noqa: SIM115
+        self.error: UserError | None = None
+        self.path = root / RUNS / f"{manifest.run_id}.jsonl"
+        try:
+            (root / RUNS).mkdir(parents=True, exist_ok=True)
+            self.write_manifest()
+            self._rows: IO[str] = open(self.path, "a")  # noqa: SIM115
+        except OSError as err:
+            raise write_failure(root / RUNS, err) from None
 
     def write_manifest(self) -> None:
         path = self.root / RUNS / f"{self.manifest.run_id}.manifest.json"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(self.manifest.model_dump_json(indent=2))
+        try:
+            tmp.write_text(self.manifest.model_dump_json(indent=2))
+        except OSError:
+            tmp.unlink(missing_ok=True)  # (the previous manifest stays whole)
+            raise
         os.replace(tmp, path)
 
     def append(self, row: InstanceRow) -> None:
+        if self.error is not None:
+            return
         data = {k: _clean(v) for k, v in row.to_json().items()}
-        self._rows.write(json.dumps(data) + "\n")
-        self._rows.flush()
+        try:
+            self._rows.write(json.dumps(data) + "\n")
+            self._rows.flush()
+        except OSError as err:
+            self.error = write_failure(self.path, err)
 
     def close(self) -> None:
-        self._rows.close()
+        try:
+            self._rows.close()
+        except OSError as err:  # the buffered tail of a failed write
+            self.error = self.error or write_failure(self.path, err)
 
 
 def check_writable(root: Path) -> None:
@@ -76,18 +104,40 @@ def check_writable(root: Path) -> None:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with open(path) as f:
-        for line in f:
+    """A run's rows. A harness killed mid-write leaves its LAST line torn: the rows before it
+    count. A bad line with rows after it is damage, not an interruption: refused, since later
+    rows must neither be dropped silently nor trusted."""
+    rows: list[dict[str, Any]] = []
+    torn: int | None = None
+    with open(path, errors="replace") as f:
+        for number, line in enumerate(f, start=1):
             line = line.strip()
             if not line:
                 continue
+            if torn is not None:
+                raise UserError(f"{path}:{torn}: a damaged line with rows after it (not a run "
+                                "cut short); repair the line or re-measure the run")
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError:
-                # A harness killed mid-write leaves a torn last line: everything before it counts.
-                break
+                row = None
+            if isinstance(row, dict):
+                rows.append(row)
+            else:
+                torn = number
     return rows
+
+
+def incomplete_runs(instances: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """Runs with fewer instance rows than their count (cut short): run_id -> (rows, count)."""
+    out: dict[str, tuple[int, int]] = {}
+    if instances.empty or "count" not in instances:  # (a bare table may not say its count)
+        return out
+    for run_id, rows in instances.groupby("run_id", sort=True):
+        count = rows["count"].max()
+        if count == count and len(rows) < int(count):
+            out[str(run_id)] = (len(rows), int(count))
+    return out
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -122,7 +172,11 @@ def compact(root: Path) -> Path:
         rows.extend(_read_jsonl(path))
     out = root / PARQUET
     tmp = root / (PARQUET + ".tmp")
-    pq.write_table(_table(_frame(rows)), tmp, compression="zstd")
+    try:
+        pq.write_table(_table(_frame(rows)), tmp, compression="zstd")
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, out)
     return out
 
@@ -146,9 +200,17 @@ def load_instances(path: Path | str) -> pd.DataFrame:
     """All instance rows of a dataset directory (or a bare Parquet/JSONL file).
 
     Reads the compacted Parquet and any JSON-lines rows it does not hold yet (a run that was
-    interrupted before compaction), so nothing that was measured is lost.
+    interrupted before compaction), so nothing that was measured is lost. A dataset without a
+    single row (its runs were killed before any instance ended) is refused.
     """
-    path = Path(path)
+    instances = _load(Path(path))
+    if instances.empty:
+        raise UserError(f"{path} holds no instance rows: its runs stopped before any instance "
+                        "ended; measure again")
+    return instances
+
+
+def _load(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise UserError(f"dataset {path} does not exist; give a directory written by "
                         "`measure burst` or `measure sweep`")

@@ -21,7 +21,7 @@ from sim.cli.output import (
     wide_console,
 )
 from sim.errors import UserError
-from sim.report.run_outputs import write_run
+from sim.report.run_outputs import check_output_folder, write_run
 from sim.scenario import load_scenario
 from sim.sweep.runner import run_scenario
 from sim.tune import TuneError, TuneResult, base_config, grid_points, parse_grid, tune, tune_summary
@@ -44,10 +44,7 @@ def run_command(
     loaded = load_scenario(scenario)
     sc = loaded.scenario
     out_dir = out if out is not None else Path("runs") / sc.name
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create {out_dir} ({exc.strerror}); pass another --out") from None
+    check_output_folder(out_dir)  # created only when the results are written
     units = sc.replications * len(sc.policies)
     with progress_bar(f"{sc.name}: policy x replication", units) as progress:
         tables = run_scenario(sc, workers=workers, on_units_done=lambda n: progress.advance(

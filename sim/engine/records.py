@@ -90,6 +90,7 @@ class NodeSummary:
     replication: int
     node: int
     launches: int
+    """Launches that started (not those still planned when the run stopped)."""
     peak_in_flight: int
     cpu_busy_s: float
     """Core-seconds busy (CPU phases plus ready instances' idle load)."""

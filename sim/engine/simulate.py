@@ -99,6 +99,10 @@ class Simulation:
         self._arrivals_done = False
         self._ready_request: Request | None = None
         self._sample_period = sample_period_s
+        self._last_sample_s = 0.0
+        self._last_event_s = 0.0
+        """Time of the last event other than the sampler's: where a run that was not cut by
+        until_s ends (the sampler's next tick must not stretch the run)."""
         self.node_events = 0
         self.peak_in_flight = 0
         """Most instances launched (or planned) and not yet ready at once, cluster-wide."""
@@ -162,6 +166,7 @@ class Simulation:
 
     def _timer(self, event: Event) -> None:
         self._pending_timers -= 1
+        self._last_event_s = self.env.now
         self.policy.on_wakeup(self, event.value)
 
     def _reschedule(self, node: EngineNode) -> None:
@@ -254,6 +259,7 @@ class Simulation:
                     return
         finally:
             self.node_events = events
+            self._last_event_s = env.now
 
     def _finish(self, st: RequestState, end: SimTime) -> None:
         del self._requests[st.request_id]
@@ -261,6 +267,7 @@ class Simulation:
 
     def _on_request(self, request: Request) -> None:
         self._sink.poll()
+        self._last_event_s = self.env.now
         if request.request_id in self._requests:
             raise ValueError(f"request id {request.request_id} is used twice")
         z = None
@@ -290,9 +297,10 @@ class Simulation:
         env = self.env
         k = 0
         while True:
-            self._sample(env.now, period)
-            if not self._busy() and k > 0:
+            # A tick after the run went idle is not sampled: run() samples the run's end.
+            if k > 0 and not self._busy():
                 return
+            self._sample(env.now, period)
             k += 1
             yield env.succeed_at(k * period)
 
@@ -306,6 +314,7 @@ class Simulation:
             fraction = (busy - node.cpu_mark) / (period * node.model.cores) if now > 0 else 0.0
             node.cpu_mark = busy
             rows.append((node.id, now, state.in_flight, state.ready, state.planned, fraction))
+        self._last_sample_s = now
 
     def run(self, requests: Iterable[Request], until_s: float | None = None) -> SimResult:
         """Simulate until every launched instance is ready and nothing is pending (or until_s)."""
@@ -326,16 +335,21 @@ class Simulation:
         finally:
             if collecting:
                 gc.enable()
-        end = env.now
+        # A run cut by until_s ends there; otherwise at its last event, wherever the sampler's
+        # next tick (which only observes) would have taken the clock.
+        end = env.now if until_s is not None else self._last_event_s
+        if self._sample_period is not None and end > self._last_sample_s:
+            # The last period is cut at the run's end: its busy fraction is over that span.
+            self._sample(end, end - self._last_sample_s)
         for st in list(self._requests.values()):
             self._finish(st, end)
         for node in self._nodes:
             node.state.observe(end)
             busy = node.state.cpu_busy_s(end)
             fraction = busy / (end * node.model.cores) if end > 0 else 0.0
-            self._node_rows.append(
-                (node.id, node.launches, node.state.peak_in_flight, busy, fraction)
-            )
+            # Launches planned for after the end never started: not counted.
+            started = node.launches - node.state.planned
+            self._node_rows.append((node.id, started, node.state.peak_in_flight, busy, fraction))
         self._sink.close()
         result = SimResult(
             policy=self.policy.name, replication=self.replication, seed=self.seed, end_s=end,

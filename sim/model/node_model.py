@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class NodeModel(BaseModel):
     """The parameters of one node, as a calibration file stores them."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     cores: float = Field(gt=0)
     """Effective cores shared by instances in their CPU phase."""

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sim.report import plots
+from sim.report.facts import FACTS_NOTE, facts, marked, unfinished, unfinished_note
 from sim.report.statistics import METRICS, STATISTICS, policy_statistics, slo_attainment
 
 SLO_COLUMNS: dict[str, str] = {
@@ -59,7 +60,7 @@ class Report:
     """policy_statistics(): one row per (metric, policy, stat)."""
     slo: pd.DataFrame
     facts: pd.DataFrame
-    """Per policy: requests, instances, mean nodes used per request, peak in flight, CPU busy."""
+    """facts.facts(): per policy and replication, requests, incomplete ones, nodes, CPU busy."""
     figures: tuple[Figure, ...]
 
 
@@ -69,28 +70,8 @@ def build_report(data: ReportInput) -> Report:
     statistics = policy_statistics(dict(data.tables), data.baseline, METRICS, data.policies)
     slo_frames = [slo_attainment(requests, column, limit) for column, limit in data.slos.items()]
     slo = pd.concat(slo_frames, ignore_index=True) if slo_frames else pd.DataFrame()
-    return Report(data, statistics, slo, _facts(data), tuple(_figures(data)))
-
-
-def _facts(data: ReportInput) -> pd.DataFrame:
-    requests, nodes = data.tables["requests"], data.tables.get("nodes")
-    rows = []
-    for policy in data.policies:
-        mine = requests[requests.policy == policy]
-        reps = max(1, mine.replication.nunique())
-        row: dict[str, Any] = {
-            "policy": policy,
-            "requests per replication": len(mine) / reps,
-            "instances per replication": float(mine["count"].sum()) / reps,
-            "incomplete requests": int((~mine.complete.astype(bool)).sum()),
-            "mean nodes per request": float(mine.nodes_used.mean()) if len(mine) else math.nan,
-        }
-        if nodes is not None and not nodes.empty:
-            node_rows = nodes[nodes.policy == policy]
-            row["peak in flight on a node"] = int(node_rows.peak_in_flight.max())
-            row["mean CPU busy (whole run)"] = float(node_rows.cpu_busy.mean())
-        rows.append(row)
-    return pd.DataFrame(rows)
+    return Report(data, statistics, slo, facts(data.policies, data.tables),
+                  tuple(_figures(data)))
 
 
 def burst_to_show(requests: pd.DataFrame, baseline: str | None) -> tuple[int, int, float] | None:
@@ -165,6 +146,7 @@ def _floats(frame: pd.DataFrame, row: str, *columns: str) -> tuple[float, float,
 def metric_tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) per metric: value with CI and difference vs the baseline."""
     baseline = report.input.baseline
+    left = unfinished(report.facts)
     out = []
     for metric in METRICS:
         frame = report.statistics[report.statistics.metric == metric.name]
@@ -176,7 +158,7 @@ def metric_tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]
             mine = frame[frame.policy == policy].set_index("stat")
             if mine.empty:
                 continue
-            row = [policy] + [with_ci(*_floats(mine, s, "value", "ci_low", "ci_high"))
+            row = [marked(policy, left)] + [with_ci(*_floats(mine, s, "value", "ci_low", "ci_high"))
                               for s in STATISTICS]
             if baseline is not None:
                 row += [diff_cell(*_floats(mine, s, "diff", "diff_low", "diff_high"))
@@ -188,8 +170,10 @@ def metric_tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]
 
 def headline_table(report: Report) -> tuple[list[str], list[list[str]]]:
     """The lowest mean and p95 of each metric: which policy, its value, its difference against
-    the baseline (`*`: the interval excludes zero)."""
+    the baseline (`*`: the interval excludes zero). A policy that left requests unfinished wins
+    only when every policy did, and is then marked."""
     baseline = report.input.baseline
+    left = unfinished(report.facts)
     header = ["metric", "statistic", "lowest", "value [95% CI]"]
     if baseline is not None:
         header.append(f"Δ vs {baseline}")
@@ -198,10 +182,12 @@ def headline_table(report: Report) -> tuple[list[str], list[list[str]]]:
         for stat in ("mean", "p95"):
             chosen = (report.statistics.metric == metric.name) & (report.statistics.stat == stat)
             frame = report.statistics[chosen].dropna(subset=["value"])
+            finished = frame[~frame.policy.isin(left)]
+            frame = finished if not finished.empty else frame
             if frame.empty:
                 continue
             best = frame.iloc[int(np.argmin(frame.value.to_numpy(dtype=float)))]
-            row = [metric.label, stat, str(best.policy),
+            row = [metric.label, stat, marked(str(best.policy), left),
                    with_ci(float(best.value), float(best.ci_low), float(best.ci_high))]
             if baseline is not None:
                 row.append(diff_cell(float(best["diff"]), float(best.diff_low),
@@ -321,7 +307,9 @@ def render_markdown(report: Report, figure_dir: str = "figures") -> str:
     data = report.input
     parts = [f"# {data.title}", "", data.description.strip(), ""]
     parts += _legend(data)
+    note = unfinished_note(report.facts)
     parts += ["## Headline", "", _md_table(*headline_table(report)), ""]
+    parts += [note, ""] if note else []
     for title, header, rows in metric_tables(report):
         parts += [f"## {title}", "", _md_table(header, rows), ""]
     slo = slo_table(report)
@@ -335,7 +323,7 @@ def render_markdown(report: Report, figure_dir: str = "figures") -> str:
     if sizes is not None:
         parts += ["## By request size (mean over all requests of that size)", "",
                   _md_table(*sizes), ""]
-    parts += ["## Run facts", "", _md_table(*facts_table(report)), ""]
+    parts += ["## Run facts", "", FACTS_NOTE, "", _md_table(*facts_table(report)), ""]
     parts += ["## Figures", ""]
     for figure in report.figures:
         parts += [f"![{figure.caption}]({figure_dir}/{figure.name}.png)", "", f"*{figure.caption}*",
@@ -406,6 +394,8 @@ def render_html(report: Report) -> str:
         f"<p>{esc(_legend(data)[0])}</p>",
         "<h2>Headline</h2>", _html_table(*headline_table(report), "headline"),
     ]
+    note = unfinished_note(report.facts)
+    out += [f"<p>{esc(note)}</p>"] if note else []
     for title, header, rows in metric_tables(report):
         out += [f"<h2>{esc(title)}</h2>", _html_table(header, rows, "metric")]
     slo = slo_table(report)
@@ -419,7 +409,8 @@ def render_html(report: Report) -> str:
     if sizes is not None:
         out += ["<h2>By request size (mean over all requests of that size)</h2>",
                 _html_table(*sizes, "sizes")]
-    out += ["<h2>Run facts</h2>", _html_table(*facts_table(report), "facts"), "<h2>Figures</h2>"]
+    out += ["<h2>Run facts</h2>", f"<p>{FACTS_NOTE}</p>",
+            _html_table(*facts_table(report), "facts"), "<h2>Figures</h2>"]
     for figure in report.figures:
         encoded = base64.b64encode(figure.png).decode("ascii")
         out.append(f'<figure id="{figure.name}"><img alt="{esc(figure.caption)}" '

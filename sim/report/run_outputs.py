@@ -3,6 +3,8 @@ also as CSV), the comparison report, and the run's summary (what `--json` prints
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from sim.errors import UserError
 from sim.report.comparison import ReportInput, build_report, write_report
 from sim.scenario import LoadedScenario
 
@@ -69,9 +72,33 @@ def report_input(loaded: LoadedScenario, frames: dict[str, pd.DataFrame],
     )
 
 
+def check_output_folder(out: Path) -> None:
+    """Refuse, before anything runs, an `out` that cannot be created or written. Nothing is
+    created until the results are written (a run that fails leaves no folder behind)."""
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot create {out} ({existing} is not a writable folder); pass "
+                        "another --out")
+
+
 def write_run(loaded: LoadedScenario, tables: dict[str, pa.Table], out: Path) -> dict[str, Any]:
     """Write the records and the report of a run of `loaded` into `out`; the run's summary:
-    every statistic of every metric and policy, and the files written."""
+    every statistic of every metric and policy, and the files written. If writing fails, the
+    folders it created are removed again: no partial output is left looking like a result."""
+    created = next((p for p in (*reversed(out.parents), out) if not p.exists()), None)
+    try:
+        return _write_run(loaded, tables, out)
+    except BaseException as exc:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        if isinstance(exc, OSError):
+            reason = exc.strerror or str(exc)
+            raise UserError(f"cannot write the results to {out} ({reason}); free space or "
+                            "pass another --out") from None
+        raise
+
+
+def _write_run(loaded: LoadedScenario, tables: dict[str, pa.Table], out: Path) -> dict[str, Any]:
     records = write_records(tables, out)
     frames = {kind: table.to_pandas() for kind, table in tables.items()}
     extrapolation = run_extrapolations(loaded, frames["nodes"])

@@ -20,6 +20,7 @@ import pandas as pd
 
 from sim.report import plots
 from sim.report.comparison import fmt, provenance_lines, with_ci
+from sim.report.facts import INCOMPLETE
 from sim.report.statistics import t_interval
 from sim.sweep.plan import SweepPlan
 from sim.sweep.table import axis_column
@@ -206,11 +207,28 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _cell(stats: pd.DataFrame) -> str:
+def _cell(stats: pd.DataFrame, incomplete: bool = False) -> str:
     if stats.empty:
         return "–"
     row = stats.iloc[0]
-    return with_ci(float(row["mean"]), float(row["ci_low"]), float(row["ci_high"]))
+    cell = with_ci(float(row["mean"]), float(row["ci_low"]), float(row["ci_high"]))
+    return f"{cell} ({INCOMPLETE})" if incomplete else cell
+
+
+def _unfinished(table: pd.DataFrame, keys: Sequence[str]) -> set[tuple[Any, ...]]:
+    """Values of `keys` under which some replication left requests unfinished."""
+    if "incomplete_requests" not in table or table.empty:
+        return set()
+    left = table[table.incomplete_requests > 0]
+    return {tuple(row) for row in left[list(keys)].itertuples(index=False)}
+
+
+def _unfinished_note(table: pd.DataFrame) -> list[str]:
+    if not _unfinished(table, ["policy"]):
+        return []
+    return [f"Cells marked ({INCOMPLETE}): some requests did not finish in at least one "
+            "replication, so the statistic covers only the instances that became ready and "
+            "flatters the policy (`incomplete_requests` in summary.csv counts them).", ""]
 
 
 def render_markdown(plan: SweepPlan, table: pd.DataFrame, figs: Sequence[SweepFigure],
@@ -229,14 +247,17 @@ def render_markdown(plan: SweepPlan, table: pd.DataFrame, figs: Sequence[SweepFi
              _md_table(["axis", "values"],
                        [[f"`{a}`", ", ".join(str(v) for v in vals)]
                         for a, vals in plan.axes.items()]), ""]
+    parts += _unfinished_note(table)
     values = _axis_values(plan)
     for axis, vals in values.items():
+        left = _unfinished(table, ["policy", axis])
         for metric in metrics:
             stats = aggregate(table, ["policy", axis], metric.column)
             rows = []
             for value in dict.fromkeys(vals):
                 rows.append([str(value), *[
-                    _cell(stats[(stats.policy == p) & (stats[axis] == value)])
+                    _cell(stats[(stats.policy == p) & (stats[axis] == value)],
+                          (p, value) in left)
                     for p in plan.policies]])
             parts += [f"## {metric.label} against `{axis}`", "",
                       _md_table([axis, *plan.policies], rows), ""]
@@ -254,11 +275,14 @@ def _point_rows(plan: SweepPlan, table: pd.DataFrame, metrics: Sequence[Headline
     keys = ["point", *plan.axes, "policy"]
     stats = {m.column: aggregate(table, keys, m.column) for m in metrics}
     first = stats[metrics[0].column]
+    left = _unfinished(table, keys)
     rows = []
     for i, record in enumerate(first.itertuples(index=False)):
         if i >= MAX_POINT_ROWS:
             break
         cells = [str(v) for v in record[:len(keys)]]
+        if tuple(record[:len(keys)]) in left:
+            cells[-1] += f" ({INCOMPLETE})"
         for metric in metrics:
             row = stats[metric.column].iloc[i]
             cells.append(with_ci(float(row["mean"]), float(row["ci_low"]),
