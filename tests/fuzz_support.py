@@ -93,9 +93,7 @@ def run_in_process(program: str, *args: str | Path) -> Done:
     if program == "sim":
         from sim.cli import main
     else:
-        # The package's `main` delegates to this one; once measure.cli.main is imported, the
-        # package attribute `main` names that module, so take the function from it.
-        from measure.cli.main import main
+        from measure.cli import main
     entry: Callable[[], None] = main
     argv = [program, *map(str, args)]
     out, err = io.StringIO(), io.StringIO()
