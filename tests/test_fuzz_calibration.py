@@ -1,6 +1,7 @@
 """Calibration JSON as a user may hand it over: edited by hand (wrong types, unknown keys,
 out-of-range and non-finite parameters, deleted keys), cut short by a copy, or holding junk bytes.
-`measure predict` either prints four finite, ordered ready times or refuses the file in one line;
+`measure predict` either prints four finite, ordered ready times or refuses the file in one line
+(the same for a probe file carrying the calibration);
 never a traceback and never NaN in its JSON.
 """
 
@@ -117,4 +118,39 @@ def test_predict_in_a_subprocess_keeps_the_contract(case: tuple[bytes, str], fol
     path.write_bytes(data)
     done = measure("predict", "--calibration", path, "--count", "6", "--interval-ms", "3",
                    "--json", timeout=120)
+    check_prediction(done, path)
+
+
+PROBE = json.loads((REPO / "benchmarks" / "results" / "transfer" / "2026-11-30a"
+                    / "probe-before.json").read_text())
+
+
+@st.composite
+def probe_text(draw: st.DrawFn) -> bytes:
+    tree = json.loads(json.dumps(PROBE))
+    how = draw(st.sampled_from(["speed", "speed", "tree", "truncate"]))
+    if how == "speed":
+        field = draw(st.sampled_from(sorted(tree["speed"])))
+        tree["speed"][field] = draw(st.one_of(NON_FINITE, OUT_OF_RANGE, JUNK_VALUES))
+    elif how == "tree":
+        tree, _ = draw(mutated_tree(tree))
+    data = json.dumps(tree).encode()
+    if how == "truncate":
+        data = data[:draw(st.integers(0, len(data) - 1))]
+    return data
+
+
+@fuzz_settings(60)
+@given(data=probe_text())
+@example(data=json.dumps({**PROBE, "speed": {**PROBE["speed"], "boot_cpu_s": math.inf}}
+                         ).encode())
+@example(data=json.dumps({**PROBE, "speed": {**PROBE["speed"], "boot_cpu_s": 1e308}}
+                         ).encode())
+def test_predict_with_an_edited_probe_is_finite_or_refused_in_one_line(data: bytes,
+                                                                       folder: Path) -> None:
+    path = folder / "probe.json"
+    path.write_bytes(data)
+    done = run_in_process("measure", "predict", "--calibration",
+                          REPO / "calibration" / "firmware.json", "--probe", path, "--count", "6",
+                          "--interval-ms", "3", "--json")
     check_prediction(done, path)

@@ -8,9 +8,10 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from measure.calibration.predict import burst_ready_times, planned_launches
+from sim.errors import UserError
 from sim.model import burst_stats
 from sim.model.calibration import Calibration
 from sim.model.intervals import FIGURES, LEVEL, RunNoise, predict_with_intervals
@@ -25,7 +26,7 @@ class Forecast(BaseModel):
     """Seconds from the burst start (planned launch of instance 0). A figure is the mean over
     the calibration's work draws; its interval holds a single run with probability LEVEL."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     calibration: str
     count: int
@@ -74,6 +75,10 @@ def forecast(calibration: Calibration, count: int, interval_ms: float,
         reference = check_probe(probe, calibration.host_reference, calibration.provenance.boot,
                                 probe_name)
         adapt = partial(transfer, reference=reference, probed=probe.speed)
+        try:
+            adapt(calibration.model)
+        except UserError as exc:
+            raise UserError(f"{probe_name}: {exc}") from None
         host = f"{probe.host.get('description', 'probed host')} (probe {probe.created_at})"
     noise = calibration.run_noise or RunNoise(sigma={}, runs=0, configurations=0)
     figures = partial(model_figures, count=count, interval_ms=interval_ms,
@@ -89,7 +94,7 @@ def forecast(calibration: Calibration, count: int, interval_ms: float,
         parts.append("no run-to-run variability: the calibration does not record it (refit)")
     used = calibration.model if adapt is None else adapt(calibration.model)
     cores = probe.host.get("cores") if probe is not None else None
-    return Forecast.model_validate({
+    record = {
         "calibration": calibration.name, "count": count, "interval_ms": interval_ms,
         **{name: central[name] for name in FIGURES},
         **{f"{name}_interval": bands[name] for name in FIGURES},
@@ -97,4 +102,10 @@ def forecast(calibration: Calibration, count: int, interval_ms: float,
         "work_s": used.work_s, "cores": used.cores,
         "extrapolation": extrapolations(data_range(calibration), count, interval_ms,
                                         None if cores is None else float(cores)),
-    })
+    }
+    try:
+        return Forecast.model_validate(record)
+    except ValidationError:
+        source = probe_name if probe is not None else calibration.name
+        raise UserError(f"{source}: the forecast of {count} instances every {interval_ms:g} ms "
+                        "is not finite: the model is carried out of range") from None

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sim.errors import UserError
 from sim.files import FileError, load_yaml_model
@@ -31,7 +31,7 @@ few instances already on the node (the growth of a boot's work with residents st
 class HostSpeed(BaseModel):
     """What a host gives one boot, read off bursts of the probe configuration."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     boot_cpu_s: float = Field(gt=0)
     """Median CPU time of the first EARLY_INSTANCES boots of each burst (a probe's bursts; for
@@ -46,7 +46,7 @@ class HostSpeed(BaseModel):
 class ProbeFile(BaseModel):
     """What `measure probe` writes: the host's speed, the host, and the runs it came from."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     schema_version: Literal[1] = 1
     boot: str
@@ -96,10 +96,16 @@ def transfer(model: NodeModel, reference: HostSpeed, probed: HostSpeed) -> NodeM
     A boot's CPU work scales with the host's CPU time per boot, and the cores the boots share
     with the CPU a saturating burst gets: every other term (delay, warm-up, CV, floor, relative
     growth) is a property of the guest and the hypervisor, kept as calibrated."""
-    return model.model_copy(update={
-        "work_s": model.work_s * probed.boot_cpu_s / reference.boot_cpu_s,
-        "cores": model.cores * probed.effective_cores / reference.effective_cores,
-    })
+    try:
+        return NodeModel.model_validate({
+            **model.model_dump(),
+            "work_s": model.work_s * probed.boot_cpu_s / reference.boot_cpu_s,
+            "cores": model.cores * probed.effective_cores / reference.effective_cores,
+        })
+    except ValidationError:
+        raise UserError(f"a probe of {probed.boot_cpu_s:g} s per boot and "
+                        f"{probed.effective_cores:g} cores carries the model out of range; "
+                        "probe again") from None
 
 
 class ProbeFileError(FileError):
