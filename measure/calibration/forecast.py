@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from functools import partial
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from measure.calibration.predict import burst_ready_times, planned_launches
+from measure.calibration.predict import predict
 from sim.errors import UserError
-from sim.model import burst_stats
 from sim.model.calibration import Calibration
 from sim.model.intervals import FIGURES, LEVEL, RunNoise, predict_with_intervals
 from sim.model.node_model import NodeModel
@@ -54,16 +52,8 @@ class Forecast(BaseModel):
 
 def model_figures(model: NodeModel, count: int, interval_ms: float, draws: int,
                   seed: int) -> dict[str, float]:
-    """Mean over work draws of each draw's five figures."""
-    times = burst_ready_times(model, planned_launches(count, interval_ms), interval_ms, draws,
-                              seed)
-    return {
-        "first_ready_s": float(np.mean(burst_stats.first_ready(times))),
-        "p10_ready_s": float(np.mean(burst_stats.quantile(times, 0.1))),
-        "median_ready_s": float(np.mean(burst_stats.median(times))),
-        "p95_ready_s": float(np.mean(burst_stats.quantile(times, 0.95))),
-        "all_ready_s": float(np.mean(burst_stats.last_ready(times))),
-    }
+    """The five figures of `predict` as a mapping (what the interval code takes)."""
+    return predict(model, count, interval_ms, draws, seed).model_dump()
 
 
 def forecast(calibration: Calibration, count: int, interval_ms: float,
