@@ -2,7 +2,8 @@
 calibrated model's error on every replay (work from the model, and each instance's measured CPU
 time), and the idle cost of a ready instance on the replay day against the calibration's.
 
-Usage: .venv/bin/python -m benchmarks.validation_report [--calibration calibration/firmware-2026-11-26.json]
+Usage: .venv/bin/python -m benchmarks.validation_report \
+    [--calibration calibration/firmware-2026-11-26.json]
 Reads the committed replays in benchmarks/results/replay/.
 """
 
@@ -76,7 +77,8 @@ def errors(calibration: Calibration, work: str, title: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calibration", type=Path, default=Path("calibration/firmware-2026-11-26.json"))
+    parser.add_argument("--calibration", type=Path,
+                        default=Path("calibration/firmware-2026-11-26.json"))
     args = parser.parse_args()
     calibration = load_calibration(args.calibration)
     gains()
