@@ -13,6 +13,7 @@ the cross product is the scenario with those values set. `sim run` runs the scen
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -366,3 +367,20 @@ def with_probe(loaded: LoadedScenario, probe: Path) -> tuple[LoadedScenario, lis
     cluster = loaded.scenario.cluster.model_copy(update={"nodes": tuple(groups)})
     scenario = loaded.scenario.model_copy(update={"cluster": cluster})
     return loaded.model_copy(update={"scenario": scenario}), carried
+
+
+def node_extrapolations(scenario: Scenario, peaks: Mapping[int, int]) -> list[str]:
+    """One sentence for each node group with a node that had more instances booting at once
+    (`peaks`: node -> most in flight) than the largest burst of its calibration's data."""
+    notes = []
+    first = 0
+    for group in scenario.cluster.nodes:
+        seen = group.data_range
+        mine = [peaks[n] for n in range(first, first + group.count) if n in peaks]
+        first += group.count
+        if seen is None or not mine or max(mine) <= seen.count[1]:
+            continue
+        notes.append(f"node group {group.label}: up to {max(mine)} instances booting at once on "
+                     f"a node, beyond the calibration's data (bursts of {seen.count[0]}-"
+                     f"{seen.count[1]} instances)")
+    return notes

@@ -127,3 +127,16 @@ def test_sim_schedule_carries_only_the_groups_a_probe_can_carry(tmp_path: Path) 
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "no node group of replay-host.yaml" in lines[0]
+
+
+def test_sim_schedule_warns_when_its_node_boots_more_than_its_calibration_saw(
+        tmp_path: Path) -> None:
+    big = sim("schedule", str(_scenario(tmp_path, 400)), "--policy", "immediate", "--out",
+              str(tmp_path / "s.json"), cwd=tmp_path)
+    assert big.returncode == 0, big.stderr
+    assert [line for line in big.stderr.splitlines() if line.startswith("warning:")] == [
+        "warning: extrapolation: node group firmware: up to 400 instances booting at once on a "
+        "node, beyond the calibration's data (bursts of 50-300 instances)"]
+    small = sim("schedule", str(_scenario(tmp_path, 200)), "--policy", "immediate", "--out",
+                str(tmp_path / "s.json"), cwd=tmp_path)
+    assert small.returncode == 0 and "warning" not in small.stderr, small.stderr

@@ -33,7 +33,9 @@ def schedule_command(
     if probe is not None:
         loaded, carried = with_probe(loaded, probe)
         print(f"probe {probe} carries node groups: {', '.join(carried)}", file=sys.stderr)
-    plan = node_schedule(loaded, policy, node, replication)
+    plan, extrapolation = node_schedule(loaded, policy, node, replication)
+    for sentence in extrapolation:
+        print(f"warning: extrapolation: {sentence}", file=sys.stderr)
     write_schedule(plan, out)
     span = plan.launches[-1].at_s
     print(f"{out}: {len(plan.launches)} launches over {span:.3f} s on node {node} ({policy})")

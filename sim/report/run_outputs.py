@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from sim.errors import UserError
 from sim.report.comparison import ReportInput, build_report, write_report
-from sim.scenario import LoadedScenario
+from sim.scenario import LoadedScenario, node_extrapolations
 
 CSV_MAX_ROWS = 100_000
 """Requests and nodes are also written as CSV (for spreadsheets) up to this many rows."""
@@ -34,25 +34,6 @@ def write_records(tables: dict[str, pa.Table], out: Path) -> dict[str, str]:
         if tables[kind].num_rows <= CSV_MAX_ROWS:
             pacsv.write_csv(tables[kind], folder / f"{kind}.csv")
     return paths
-
-
-def run_extrapolations(loaded: LoadedScenario, nodes: pd.DataFrame) -> list[str]:
-    """One sentence for each node group whose nodes had more instances booting at once than
-    the largest burst of its calibration's data (nodes are numbered group by group)."""
-    notes = []
-    first = 0
-    for group in loaded.scenario.cluster.nodes:
-        seen = group.data_range
-        mine = nodes[(nodes.node >= first) & (nodes.node < first + group.count)]
-        first += group.count
-        if seen is None or mine.empty:
-            continue
-        peak = int(mine.peak_in_flight.max())
-        if peak > seen.count[1]:
-            notes.append(f"node group {group.label}: up to {peak} instances booting at once on "
-                         f"a node, beyond the calibration's data (bursts of {seen.count[0]}-"
-                         f"{seen.count[1]} instances)")
-    return notes
 
 
 def report_input(loaded: LoadedScenario, frames: dict[str, pd.DataFrame],
@@ -101,7 +82,8 @@ def write_run(loaded: LoadedScenario, tables: dict[str, pa.Table], out: Path) ->
 def _write_run(loaded: LoadedScenario, tables: dict[str, pa.Table], out: Path) -> dict[str, Any]:
     records = write_records(tables, out)
     frames = {kind: table.to_pandas() for kind, table in tables.items()}
-    extrapolation = run_extrapolations(loaded, frames["nodes"])
+    peaks = frames["nodes"].groupby("node").peak_in_flight.max()
+    extrapolation = node_extrapolations(loaded.scenario, {int(n): int(p) for n, p in peaks.items()})
     report = build_report(report_input(loaded, frames, extrapolation))
     files = {k: str(v) for k, v in write_report(report, out).items()}
     metrics: dict[str, Any] = {}

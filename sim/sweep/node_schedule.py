@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from sim.errors import UserError
 from sim.model.schedule import LaunchSchedule, ScheduledLaunch
-from sim.scenario import LoadedScenario
+from sim.scenario import LoadedScenario, node_extrapolations
 from sim.sweep.units import simulate_unit
 
 
 def node_schedule(loaded: LoadedScenario, policy: str, node: int, replication: int
-                  ) -> LaunchSchedule:
+                  ) -> tuple[LaunchSchedule, list[str]]:
     """Simulate `policy` (a label of the scenario) on `replication` and keep `node`'s launches,
-    timed from its first launch, with the instances' predicted ready times on the same clock."""
+    timed from its first launch, with the instances' predicted ready times on the same clock;
+    and the sentences that say where that node went beyond its calibration's data."""
     sc = loaded.scenario
     names = [p.display_name for p in sc.policies]
     if policy not in names:
@@ -30,7 +31,9 @@ def node_schedule(loaded: LoadedScenario, policy: str, node: int, replication: i
     start = float(mine.launch_s.iloc[0])
     group_of_node = [group for group in sc.cluster.nodes for _ in range(group.count)]
     calibration = group_of_node[node].calibration if node < len(group_of_node) else None
-    return LaunchSchedule(
+    nodes = tables["nodes"].to_pandas()
+    peak = int(nodes[nodes.node == node].peak_in_flight.max())
+    schedule = LaunchSchedule(
         scenario=str(loaded.path), scenario_sha256=loaded.sha256, policy=policy, node=node,
         replication=replication, calibration=str(calibration) if calibration else None,
         launches=[ScheduledLaunch(request_id=int(r.request_id), instance_id=int(r.instance_id),
@@ -38,3 +41,4 @@ def node_schedule(loaded: LoadedScenario, policy: str, node: int, replication: i
                                   predicted_ready_s=float(r.ready_s) - start)
                   for r in mine.itertuples()],
     )
+    return schedule, node_extrapolations(sc, {node: peak})
