@@ -22,6 +22,7 @@ from measure.harness.guest import Accel, BootPath
 from measure.harness.host import host_info, qemu_version
 from measure.harness.records import InstanceRow
 from sim.errors import UserError
+from sim.model.burst_stats import quantile
 from sim.model.probe import (
     PROBE_COUNT,
     PROBE_INTERVAL_MS,
@@ -50,6 +51,8 @@ def run_probe(boot: BootPath, accel: Accel, memory_mb: int, out: Path, *,
     started = time.monotonic()
     results: list[BurstResult] = []
     for repeat in range(bursts):
+        if repeat:
+            time.sleep(SETTLE_S)
         spec = BurstSpec(boot=boot, accel=accel, memory_mb=memory_mb,
                          planned_s=fixed_interval(PROBE_COUNT, PROBE_INTERVAL_MS),
                          interval_ms=PROBE_INTERVAL_MS, repeat=repeat,
@@ -62,7 +65,6 @@ def run_probe(boot: BootPath, accel: Accel, memory_mb: int, out: Path, *,
         results.append(result)
         if on_burst is not None:
             on_burst(result)
-        time.sleep(SETTLE_S)
     arrays = [burst_arrays(r.rows) for r in results]
     early = np.concatenate([early_boot_cpu(cpu) for _, _, cpu in arrays])
     cores = [burst_effective_cores(*a) for a in arrays]
@@ -75,8 +77,8 @@ def run_probe(boot: BootPath, accel: Accel, memory_mb: int, out: Path, *,
         host=host_info().model_dump(), qemu_version=qemu_version(first.qemu_path),
         duration_s=time.monotonic() - started,
         speed=host_speed(arrays),
-        boot_cpu_quartiles_s=(float(np.percentile(early, 25)), float(np.percentile(early, 75))),
+        boot_cpu_quartiles_s=(float(quantile(early, 0.25)), float(quantile(early, 0.75))),
         effective_cores_range=(float(min(cores)), float(max(cores))),
-        launch_lateness_p99_s=float(np.percentile(lateness, 99)),
+        launch_lateness_p99_s=float(quantile(lateness, 0.99)),
         runs=[r.run_id for r in results],
     )
