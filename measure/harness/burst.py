@@ -206,28 +206,33 @@ class _Burst:
             wait = deadline - now()
             if wait <= 0:
                 break
+            # Output first, then at most one launch: a launcher that falls behind (sharing the
+            # cores with the boots it starts) would otherwise launch every overdue instance
+            # before reading anything, and stamp ready strings up to seconds late
+            # (docs/findings.md, "The launcher").
+            launch_due = False
             for fd, _mask in self.epoll.poll(wait):
-                stamp = now()
                 if fd == self.timer.fd:
-                    self.on_launch_due(stamp)
+                    launch_due = True
                 else:
-                    self.on_readable(fd, stamp)
+                    self.on_readable(fd, now())
+            if launch_due:
+                self.on_launch_due()
             # CPU time is read after the batch's timestamps are taken, so reading /proc
             # does not delay when a ready string is seen.
             self.on_batch_end()
             if self.writer.error is not None:  # (a full disk): stop here, outcome failed
                 return
 
-    def on_launch_due(self, stamp: float) -> None:
-        """The timer fired: launch every instance whose planned time has come, re-arm."""
+    def on_launch_due(self) -> None:
+        """The timer fired: launch the next instance, re-arm for the one after (at once if it is
+        due already, after the output that arrived meanwhile has been read)."""
         self.timer.consume()
         spec = self.spec
-        while (self.next_k < spec.count
-               and self.t0 + spec.planned_s[self.order[self.next_k]] <= stamp):
+        if self.next_k < spec.count and self.t0 + spec.planned_s[self.order[self.next_k]] <= now():
             i = self.order[self.next_k]
             self.next_k += 1
-            if self._launch(i):
-                stamp = now()
+            self._launch(i)
         if self.next_k < spec.count:
             self.timer.arm(self.t0 + spec.planned_s[self.order[self.next_k]])
 
