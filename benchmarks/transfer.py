@@ -27,6 +27,7 @@ from measure.calibration.host_costs import figures_of
 from measure.harness.burst import BurstResult
 from measure.harness.guest import BootPath
 from measure.harness.probe import run_probe
+from measure.harness.records import LAUNCHERS, LauncherMode
 from measure.harness.sweep import SweepPoint, run_sweep
 from sim.model.calibration import load_calibration
 from sim.model.intervals import FIGURES
@@ -49,21 +50,31 @@ def measure(
     out: Annotated[Path, typer.Option(help="directory for the probes and the bursts")],
     seed: Annotated[int, typer.Option(help="seed of the random burst order")] = 0,
     boot: Annotated[str, typer.Option(help="firmware | bios")] = "firmware",
+    launchers: Annotated[str, typer.Option(help="comma-separated: realtime, fair (each "
+                                                "configuration under each, interleaved)")
+                         ] = "realtime",
 ) -> None:
     """Probe, run the held-out bursts, probe again."""
+    modes: list[LauncherMode] = []
+    for v in launchers.split(","):
+        if v.strip() not in LAUNCHERS:
+            raise typer.BadParameter(f"--launchers: {', '.join(LAUNCHERS)}")
+        modes.append("fair" if v.strip() == "fair" else "realtime")
     out.mkdir(parents=True, exist_ok=True)
     if boot not in ("firmware", "bios"):
         raise typer.BadParameter("--boot: firmware or bios")
     b: BootPath = "firmware" if boot == "firmware" else "bios"
     _probe(b, out, "probe-before")
-    points = [SweepPoint(b, "kvm", n, i, 16, r) for n, i in CONFIGS for r in range(REPEATS)]
+    points = [SweepPoint(b, "kvm", n, i, 16, r, m)
+              for n, i in CONFIGS for r in range(REPEATS) for m in modes]
     rng = measure_rng(MeasureStream.TRANSFER_ORDER, seed)
     points = [points[k] for k in rng.permutation(len(points))]
     t0 = time.monotonic()
 
     def done(p: SweepPoint, r: BurstResult | None) -> None:
         state = "done before" if r is None else f"all ready {r.manifest.all_ready_s:.2f} s"
-        print(f"{p.count} at {p.interval_ms:g} ms, repeat {p.repeat}: {state}", file=sys.stderr)
+        print(f"{p.count} at {p.interval_ms:g} ms, {p.launcher}, repeat {p.repeat}: {state}",
+              file=sys.stderr)
 
     run_sweep(points, out / "bursts", settle_s=2.0, on_done=done)
     print(f"bursts: {time.monotonic() - t0:.0f} s", file=sys.stderr)

@@ -22,6 +22,7 @@ from measure.harness.preflight import (
     check_repeat,
     prepare,
 )
+from measure.harness.records import LAUNCHERS
 from measure.harness.replay import replay_spec
 from measure.harness.sweep import grid, run_in_turn, run_sweep
 from sim.errors import UserError
@@ -38,6 +39,15 @@ def _parse_list(text: str, kind: type, name: str) -> list[Any]:
     if not values:
         raise UserError(f"{name} is empty")
     return values
+
+
+def _launcher(launcher: str, realtime: bool | None = None) -> bool:
+    """--launcher realtime|fair (and the older --realtime/--no-realtime): True for realtime."""
+    if launcher not in LAUNCHERS:
+        raise UserError(f"--launcher must be one of {', '.join(LAUNCHERS)} (got {launcher!r})")
+    if launcher == "fair" and realtime:
+        raise UserError("--launcher fair and --realtime contradict each other; pass one")
+    return launcher == "realtime" and realtime is not False
 
 
 def _say(message: str) -> None:
@@ -75,10 +85,15 @@ def burst(
     timeout_s: Annotated[float | None, typer.Option(help="per-burst timeout after the last "
                                                           "launch")] = None,
     settle_s: Annotated[float, typer.Option(help="pause between repeats")] = 2.0,
-    realtime: Annotated[bool, typer.Option(help="run the harness under SCHED_FIFO")] = True,
+    launcher: Annotated[str, typer.Option(help="realtime (SCHED_FIFO: launches on time) | fair "
+                                               "(normal priority, as a platform's daemon)")
+                        ] = "realtime",
+    realtime: Annotated[bool | None, typer.Option(help="--no-realtime: same as --launcher fair")
+                        ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON summaries on stdout")] = False,
 ) -> None:
     """Launch COUNT instances INTERVAL ms apart and time each to its ready string."""
+    rt = _launcher(launcher, realtime)
     b, a = boot_path(boot), accelerator(accel)
     check_burst_settings(count, interval_ms, memory_mb, repeat)
     est = prepare(out, a, [(b, count, memory_mb)])[b, memory_mb]
@@ -88,7 +103,7 @@ def burst(
              for r in range(repeat))
     summaries = []
     for result, s in run_in_turn(specs, out, settle_s=settle_s,
-                                 memory_estimate_mb=est.per_instance_mb, realtime=realtime):
+                                 memory_estimate_mb=est.per_instance_mb, realtime=rt):
         summaries.append(s)
         if not json_out:
             fr, ar = s["first_ready_s"], s["all_ready_s"]
@@ -113,6 +128,8 @@ def sweep(
     repeat: Annotated[int, typer.Option(help="repeats of each point")] = 3,
     seed: Annotated[int, typer.Option(help="seed of the random point order")] = 0,
     settle_s: Annotated[float, typer.Option(help="pause between bursts")] = 2.0,
+    launchers: Annotated[str, typer.Option(help="comma-separated launchers (realtime, fair): "
+                                                "an axis of the grid")] = "realtime",
 ) -> None:
     """Run a grid of bursts in random order into one dataset; resumes where it stopped."""
     from rich.progress import Progress
@@ -127,7 +144,10 @@ def sweep(
             for m in ms:
                 check_burst_settings(c, i, m, repeat)
     prepare(out, a, [(b, c, m) for b in boots for c in cs for m in ms])
-    points = grid(boots, a, cs, iv, ms, repeat, seed)
+    ls = [v.strip() for v in launchers.split(",") if v.strip()]
+    for v in ls:
+        _launcher(v)
+    points = grid(boots, a, cs, iv, ms, repeat, seed, launchers=ls)  # type: ignore[arg-type]
     with Progress(console=None, transient=False, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("sweep", total=len(points))
 
@@ -149,9 +169,12 @@ def replay(
     accel: Annotated[str, typer.Option(help="kvm | tcg")] = "kvm",
     repeat: Annotated[int, typer.Option(help="times to replay it, one after the other")] = 1,
     settle_s: Annotated[float, typer.Option(help="pause between repeats")] = 2.0,
+    launcher: Annotated[str, typer.Option(help="realtime | fair (see `measure burst`)")
+                        ] = "realtime",
     json_out: Annotated[bool, typer.Option("--json", help="JSON summaries on stdout")] = False,
 ) -> None:
     """Execute a simulated launch schedule on this host, with the same harness as `burst`."""
+    rt = _launcher(launcher)
     plan = load_schedule(schedule)
     b, a = boot_path(boot), accelerator(accel)
     check_repeat(repeat)
@@ -160,7 +183,7 @@ def replay(
     specs = (replay_spec(plan, schedule, b, a, repeat=r) for r in range(repeat))
     summaries = []
     for result, s in run_in_turn(specs, out, settle_s=settle_s,
-                                 memory_estimate_mb=est.per_instance_mb):
+                                 memory_estimate_mb=est.per_instance_mb, realtime=rt):
         summaries.append(s)
         if not json_out:
             print(f"{result.run_id}: {s['ready']}/{len(plan.launches)} ready; first "

@@ -61,6 +61,18 @@ class InstanceRow:
         return row
 
 
+LauncherMode = Literal["realtime", "fair"]
+LAUNCHERS: tuple[LauncherMode, ...] = ("realtime", "fair")
+"""The harness as a platform's launcher: realtime (SCHED_FIFO, launches on time) or fair (normal
+priority, sharing the cores with the boots it starts)."""
+
+
+def launcher_mode(harness_sched: str) -> LauncherMode:
+    """The launcher a run really had, from its manifest's harness_sched (a refused SCHED_FIFO is
+    fair; runs from before the field existed were realtime, the only mode then)."""
+    return "realtime" if harness_sched.startswith("SCHED_FIFO") or not harness_sched else "fair"
+
+
 class Manifest(BaseModel):
     """Everything needed to trust and reproduce one run (one burst)."""
 

@@ -23,6 +23,7 @@ from measure.harness.burst import (
 )
 from measure.harness.dataset import load_manifests
 from measure.harness.guest import Accel, BootPath
+from measure.harness.records import LauncherMode, launcher_mode
 from measure.harness.summary import burst_summary
 from sim.streams import MeasureStream, measure_rng
 
@@ -35,6 +36,7 @@ class SweepPoint:
     interval_ms: float
     memory_mb: int
     repeat: int
+    launcher: LauncherMode = "realtime"
 
     def spec(self, timeout_s: float | None = None) -> BurstSpec:
         return BurstSpec(
@@ -47,11 +49,12 @@ class SweepPoint:
 
 def grid(boots: Sequence[BootPath], accel: Accel, counts: Sequence[int],
          intervals_ms: Sequence[float], memories_mb: Sequence[int], repeats: int,
-         seed: int) -> list[SweepPoint]:
-    """Every point of the grid, shuffled by a generator derived from the seed."""
-    points = [SweepPoint(b, accel, c, float(i), m, r)
-              for b, c, i, m, r in itertools.product(boots, counts, intervals_ms, memories_mb,
-                                                     range(repeats))]
+         seed: int, launchers: Sequence[LauncherMode] = ("realtime",)) -> list[SweepPoint]:
+    """Every point of the grid, shuffled by a generator derived from the seed (one launcher:
+    the same order as before launchers were an axis)."""
+    points = [SweepPoint(b, accel, c, float(i), m, r, launcher)
+              for b, c, i, m, r, launcher in itertools.product(
+                  boots, counts, intervals_ms, memories_mb, range(repeats), launchers)]
     rng = measure_rng(MeasureStream.SWEEP_ORDER, seed)
     return [points[k] for k in rng.permutation(len(points))]
 
@@ -61,7 +64,7 @@ def completed(out: Path) -> set[SweepPoint]:
     if not (out / "runs").is_dir():
         return set()
     return {SweepPoint(m.boot, m.accel, m.count, float(m.interval_ms), m.memory_mb,  # type: ignore[arg-type]
-                       m.repeat)
+                       m.repeat, launcher_mode(m.harness_sched))
             for m in load_manifests(out) if m.outcome == "complete" and m.schedule is None}
 
 
@@ -75,7 +78,7 @@ def run_sweep(points: Sequence[SweepPoint], out: Path, *, settle_s: float,
         if point in done:
             on_done(point, None)
             continue
-        result = run_burst(point.spec(), out)
+        result = run_burst(point.spec(), out, realtime=point.launcher == "realtime")
         ran += 1
         on_done(point, result)
         # Let the previous burst's processes leave the scheduler and page cache settle.
