@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from measure.harness.burst import fixed_interval
 from measure.harness.dataset import RunWriter
 from measure.harness.host import host_info
-from measure.harness.records import Manifest
+from measure.harness.records import Manifest, launcher_mode
 from measure.harness.sweep import SweepPoint, completed, grid
 
 
@@ -28,6 +29,32 @@ def test_grid_covers_every_point_once_in_a_seeded_random_order() -> None:
     assert pts != grid(["firmware"], "kvm", [10, 20], [1.0, 5.0], [16], 3, seed=2)
     in_grid_order = sorted(pts, key=lambda p: (p.count, p.interval_ms, p.repeat))
     assert pts != in_grid_order
+
+
+def test_launchers_are_an_axis_and_one_launcher_keeps_the_order_of_old_sweeps() -> None:
+    old = grid(["firmware"], "kvm", [10, 20], [1.0, 5.0], [16], 3, seed=1)
+    assert grid(["firmware"], "kvm", [10, 20], [1.0, 5.0], [16], 3, seed=1,
+                launchers=["realtime"]) == old
+    both = grid(["firmware"], "kvm", [10, 20], [1.0, 5.0], [16], 3, seed=1,
+                launchers=["realtime", "fair"])
+    assert len(both) == len(set(both)) == 24
+    assert {p.launcher for p in both} == {"realtime", "fair"}
+    assert {dataclasses.replace(p, launcher="realtime") for p in both} == set(old)
+
+
+def test_a_run_counts_as_done_for_the_launcher_it_really_had(tmp_path: Path) -> None:
+    def manifest(run_id: str, sched: str) -> Manifest:
+        return Manifest(run_id=run_id, bootstorm_version="t", started_at="now",
+                        host=host_info(), qemu_path="q", qemu_version="v", qemu_argv=[],
+                        boot="firmware", accel="kvm", count=10, interval_ms=5.0,
+                        memory_mb=16, repeat=0, timeout_s=1.0, outcome="complete",
+                        harness_sched=sched)
+
+    RunWriter(tmp_path, manifest("a", "SCHED_FIFO priority 10")).close()
+    RunWriter(tmp_path, manifest("b", "SCHED_OTHER (SCHED_FIFO refused: denied)")).close()
+    done = completed(tmp_path)
+    assert {p.launcher for p in done} == {"realtime", "fair"}
+    assert launcher_mode("") == "realtime"  # runs from before the field: the only mode then
 
 
 def test_only_completed_runs_count_as_done(tmp_path: Path) -> None:
