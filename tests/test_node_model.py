@@ -9,12 +9,21 @@ import pytest
 
 from sim.model.node_model import NodeModel, draw_work, work_from_normal
 from sim.model.node_state import NodeState
-from sim.model.ready_times import ready_times
+from sim.model.ready_times import launched_and_ready_times, ready_times
 
 
 def naive_ready_times(model: NodeModel, launch_s: np.ndarray, work: np.ndarray,
                       lifetime_s: np.ndarray | None = None) -> np.ndarray:
+    """naive_launched_and_ready_times()'s ready times."""
+    return naive_launched_and_ready_times(model, launch_s, work, lifetime_s)[1]
+
+
+def naive_launched_and_ready_times(
+    model: NodeModel, launch_s: np.ndarray, work: np.ndarray,
+    lifetime_s: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Independent oracle: every instance's remaining work, stepping from event to event, O(n^2).
+    Returns when each instance was launched and when it was ready.
 
     Written from the model's description (docs/model.md), not from its code. At one instant:
     completions, then stops of ready instances, then launches, then delay ends. A launch starts
@@ -23,10 +32,16 @@ def naive_ready_times(model: NodeModel, launch_s: np.ndarray, work: np.ndarray,
     work_growth per instance on the node (booting or ready); each of k instances in their CPU
     phase gets min(max_rate, capacity / (k + background_jobs)), capacity being what idle ready
     instances leave (at least min_capacity); a ready instance stops after its lifetime.
+    A fair launcher with launch_cpu_s > 0 launches one instance at a time, in launch order: its
+    launch is one more of the k sharers until it has received launch_cpu_s, and the instance
+    is launched (starts as above) when it has; the next launch begins then, or at its time.
     """
     n = len(launch_s)
     life = [math.inf] * n if lifetime_s is None else [float(x) for x in lifetime_s]
+    fair = model.launcher == "fair" and model.launch_cpu_s > 0
     launches = sorted(range(n), key=lambda i: (float(launch_s[i]), i))
+    launching: int | None = None  # the instance a fair launcher is launching
+    launch_left = 0.0  # its launch's remaining CPU
     last_start = -math.inf
     warm_until = -math.inf
     joining: list[tuple[float, int, float, int]] = []  # (CPU phase from, n-th start, work, i)
@@ -35,20 +50,25 @@ def naive_ready_times(model: NodeModel, launch_s: np.ndarray, work: np.ndarray,
     in_flight = 0
     running_ready = 0
     started = 0
+    launched = [math.nan] * n
     ready = [math.nan] * n
     t = -math.inf
-    while launches or joining or remaining:
+    while launches or launching is not None or joining or remaining:
         capacity = max(model.min_capacity, model.cores - model.idle_load * running_ready)
-        rate = (min(model.max_rate, capacity / (len(remaining) + model.background_jobs))
-                if remaining else 0.0)
+        sharers = len(remaining) + (launching is not None)
+        rate = min(model.max_rate, capacity / (sharers + model.background_jobs)) if sharers else 0.0
         candidates = [*stops, *(j[0] for j in joining)]
         if remaining:
             candidates.append(t + min(remaining.values()) / rate)
-        if launches:
+        if launching is not None:
+            candidates.append(t + launch_left / rate)
+        elif launches:
             candidates.append(float(launch_s[launches[0]]))
         t_next = min(candidates)
         for i in remaining:
             remaining[i] -= (t_next - t) * rate
+        if launching is not None:
+            launch_left -= (t_next - t) * rate
         t = t_next
         for i in [i for i, left in remaining.items() if left <= 1e-9]:
             del remaining[i]
@@ -58,8 +78,19 @@ def naive_ready_times(model: NodeModel, launch_s: np.ndarray, work: np.ndarray,
             stops.append(t + life[i])
         running_ready -= len([s for s in stops if s <= t])
         stops = [s for s in stops if s > t]
-        while launches and float(launch_s[launches[0]]) <= t:
-            i = launches.pop(0)
+        to_start = []
+        if fair:
+            if launching is not None and launch_left <= 1e-9:
+                to_start.append(launching)
+                launching = None
+            if launching is None and launches and float(launch_s[launches[0]]) <= t:
+                launching = launches.pop(0)
+                launch_left = model.launch_cpu_s
+        else:
+            while launches and float(launch_s[launches[0]]) <= t:
+                to_start.append(launches.pop(0))
+        for i in to_start:
+            launched[i] = t
             start = max(t, last_start + model.spawn_s)
             last_start = start
             if in_flight == 0:
@@ -72,7 +103,7 @@ def naive_ready_times(model: NodeModel, launch_s: np.ndarray, work: np.ndarray,
         while joining and joining[0][0] <= t:
             _, _, grown, i = joining.pop(0)
             remaining[i] = grown
-    return np.array(ready)
+    return np.array(launched), np.array(ready)
 
 
 def naive_work(model: NodeModel, z: np.ndarray) -> np.ndarray:
@@ -84,17 +115,24 @@ def naive_work(model: NodeModel, z: np.ndarray) -> np.ndarray:
     return model.work_s * (model.work_floor + (1.0 - model.work_floor) * varying)
 
 
-def node_ready_times(model: NodeModel, launch_s: np.ndarray, work: np.ndarray,
-                     lifetime_s: np.ndarray) -> np.ndarray:
-    """ready_times() with a lifetime per instance: NodeState driven event by event."""
-    node = NodeState(model)
+def node_launched_and_ready_times(model: NodeModel, launch_s: np.ndarray, work: np.ndarray,
+                                  lifetime_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """launched_and_ready_times() with a lifetime per instance: NodeState driven event by
+    event."""
+    launched = launch_s.astype(float)
+
+    def stamp(i: int, t: float) -> int:
+        launched[i] = t
+        return i
+
+    node = NodeState(model, stamp)
     for i in np.argsort(launch_s, kind="stable").tolist():
         node.plan(float(launch_s[i]), i, float(work[i]), float(lifetime_s[i]))
     out = np.full(launch_s.size, np.nan)
     while (t := node.next_event()) != math.inf:
         for i in node.advance(t):
             out[i] = t
-    return out
+    return launched, out
 
 
 # Bursts whose ready times are worked out by hand (the reason beside each): model, launches,
@@ -178,6 +216,12 @@ ORACLE_MODELS = {
                             idle_load=0.05, spawn_s=0.002, min_capacity=0.4, background_jobs=0.5,
                             warmup_s=0.2, work_floor=0.3, work_growth=0.02),
 }
+# Each again with a fair launcher whose launches (5 ms of CPU each) fall behind the 200 launches
+# of the oracle test.
+ORACLE_MODELS |= {
+    f"fair {name}": model.model_copy(update={"launcher": "fair", "launch_cpu_s": 0.005})
+    for name, model in list(ORACLE_MODELS.items())
+}
 
 
 @pytest.mark.parametrize("lives", [False, True], ids=["forever", "lifetimes"])
@@ -195,10 +239,106 @@ def test_ready_times_agree_with_a_naive_simulation(name: str, lives: bool) -> No
     work = work_from_normal(model, z)
     np.testing.assert_allclose(work, naive_work(model, z), rtol=1e-12)
     lifetime = rng.uniform(0.0, 1.0, n) if lives else np.full(n, math.inf)
-    ours = (node_ready_times(model, launch, work, lifetime) if lives
-            else ready_times(model, launch, work))
-    oracle = naive_ready_times(model, launch, naive_work(model, z), lifetime)
-    np.testing.assert_allclose(ours, oracle, rtol=1e-9, atol=1e-9)
+    ours = (node_launched_and_ready_times(model, launch, work, lifetime) if lives
+            else launched_and_ready_times(model, launch, work))
+    oracle = naive_launched_and_ready_times(model, launch, naive_work(model, z), lifetime)
+    np.testing.assert_allclose(ours[1], oracle[1], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(ours[0], oracle[0], rtol=1e-9, atol=1e-9)
+    if model.launches_take_cpu:  # (the launcher falls behind: the test tests something)
+        assert np.max(ours[0] - launch) > 0.5
+    else:
+        np.testing.assert_array_equal(ours[0], launch)
+
+
+def fair(model: NodeModel, launch_cpu_s: float) -> NodeModel:
+    """`model` with a fair launcher whose launches need `launch_cpu_s` of CPU each."""
+    return NodeModel.model_validate({**model.model_dump(), "launcher": "fair",
+                                     "launch_cpu_s": launch_cpu_s})
+
+
+def test_a_lone_launch_takes_exactly_its_cpu_then_the_instance_boots() -> None:
+    model = fair(NodeModel(cores=2, work_s=0.5, delay_s=0.1), 0.002)
+    launched, ready = launched_and_ready_times(model, np.array([3.0]))
+    assert launched.tolist() == [3.0 + 0.002]
+    assert ready.tolist() == [pytest.approx(3.002 + 0.1 + 0.5, rel=1e-12)]
+
+
+@pytest.mark.parametrize("model", [
+    NodeModel(cores=2, work_s=1.0),
+    NodeModel(cores=0.5, work_s=1.0),
+    NodeModel(cores=4, work_s=1.0, max_rate=0.8, background_jobs=1.5),
+    NodeModel(cores=1, work_s=1.0, background_jobs=3.0, idle_load=0.1),
+], ids=["rate cap", "less than a core", "cap with background", "background"])
+def test_launches_with_no_boot_competing_end_one_launch_cpu_apart(model: NodeModel) -> None:
+    # Launched together, with a delay so long that no instance reaches its CPU phase during the
+    # launches: the launcher alone shares the cores with the background, and launch i ends at
+    # (i + 1) * launch_cpu_s / min(max_rate, cores / (1 + background_jobs)).
+    model = fair(model.model_copy(update={"delay_s": 1e6}), 0.003)
+    n = 50
+    launched, _ = launched_and_ready_times(model, np.zeros(n))
+    rate = min(model.max_rate, model.cores / (1.0 + model.background_jobs))
+    np.testing.assert_allclose(launched, (np.arange(n) + 1) * 0.003 / rate, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", [name for name in ORACLE_MODELS if "fair" not in name])
+def test_without_a_cost_or_with_a_realtime_launcher_the_launcher_changes_nothing(
+    name: str,
+) -> None:
+    # Bit for bit: a fair launcher whose launches cost nothing, and a realtime launcher
+    # whatever its cost, give the ready times of the model without the launcher's fields, and
+    # launch at the planned times.
+    model = ORACLE_MODELS[name]
+    rng = np.random.default_rng([2, 0, 98])
+    launch = np.round(rng.uniform(0.0, 1.5, 150), 3)
+    work = draw_work(model, launch.size, rng)
+    lifetime = np.full(launch.size, 0.3)
+    plain = ready_times(model, launch, work)
+    plain_lives = node_launched_and_ready_times(model, launch, work, lifetime)[1]
+    for launcher, cost in (("fair", 0.0), ("realtime", 0.004)):
+        variant = model.model_copy(update={"launcher": launcher, "launch_cpu_s": cost})
+        launched, ready = launched_and_ready_times(variant, launch, work)
+        assert np.array_equal(ready, plain), launcher
+        assert np.array_equal(launched, launch), launcher
+        lives = node_launched_and_ready_times(variant, launch, work, lifetime)[1]
+        assert np.array_equal(lives, plain_lives), launcher
+
+
+def test_a_fair_launcher_paces_a_dense_burst() -> None:
+    # 120 boots planned 2 ms apart on 2 cores, 1 ms of CPU per launch (the shape measured with
+    # kernel traces, benchmarks/launcher_trace.py): each launch waits for its share among the
+    # boots already started, so launches fall further behind as the crowd grows, and the first
+    # boots, facing fewer competitors, are ready much sooner than with a realtime launcher.
+    model = NodeModel(cores=2, work_s=0.031, work_cv=0.2, work_floor=0.45)
+    planned = np.arange(120) * 0.002
+    work = draw_work(model, planned.size, np.random.default_rng([2, 0, 97]))
+    realtime = ready_times(model, planned, work)
+    launched, ready = launched_and_ready_times(fair(model, 0.001), planned, work)
+    late = launched - planned
+    gaps = np.diff(launched)
+    assert ready.min() < 0.5 * realtime.min()
+    assert gaps[:10].mean() < 0.5 * gaps[40:].mean()
+    assert late[-1] > 0.5
+    assert np.all(np.diff(late) >= -1e-12)  # (never catching up within one crowd)
+
+
+def test_an_instance_is_planned_until_its_fair_launch_ends() -> None:
+    # One core; launches of 0.5 s; instances that stay in their delay for 10 s: the launches
+    # run alone, one after the other.
+    node = NodeState(fair(NodeModel(cores=1, work_s=1.0, delay_s=10.0), 0.5))
+    node.launch(0.0, 0, 1.0)
+    node.plan(0.2, 1, 1.0)
+    assert (node.planned, node.in_flight) == (2, 0)
+    assert node.next_event() == 0.0
+    assert node.advance(0.0) == []
+    assert node.next_event() == 0.5
+    assert node.advance(0.5) == []
+    assert (node.planned, node.in_flight) == (1, 1)
+    assert node.next_event() == 1.0
+    assert node.advance(1.0) == []
+    assert (node.planned, node.in_flight, node.peak_in_flight) == (0, 2, 2)
+    # 0 runs alone from 10.5, then both at half the core from 11: ready at 12 and 12.5.
+    assert node.advance(13.0) == [0, 1]
+    assert node.cpu_busy_s(20.0) == pytest.approx(0.5 + 0.5 + 2.0)
 
 
 def test_instances_launched_together_with_equal_work_are_ready_at_the_same_instant() -> None:
@@ -422,11 +562,15 @@ def test_plain_advance_loop_gives_the_general_loops_ready_times_bit_for_bit(
     assert (0, plain.peak_in_flight) == (plain.in_flight, counts[1]) and counts[0] == 0
 
 
-def test_the_next_event_advance_leaves_cached_is_the_one_next_event_computes() -> None:
+@pytest.mark.parametrize("launch_cpu_s", [0.0, 0.004])
+def test_the_next_event_advance_leaves_cached_is_the_one_next_event_computes(
+    launch_cpu_s: float,
+) -> None:
     # advance() leaves next_event() cached when only delay ends and completions can happen;
     # recomputing it from the node's state must give the same float, at every step of a run
-    # with bursts and spaced launches (the look-ahead past delay ends included).
-    model = NodeModel(cores=2, work_s=0.08, delay_s=0.3, work_cv=0.5)
+    # with bursts and spaced launches (the look-ahead past delay ends included), with a fair
+    # launcher too.
+    model = fair(NodeModel(cores=2, work_s=0.08, delay_s=0.3, work_cv=0.5), launch_cpu_s)
     rng = np.random.default_rng([7, 0, 3])
     launch_s = np.sort(np.concatenate([np.repeat(rng.uniform(0, 5, 20), 3),
                                        rng.uniform(0, 5, 200)]))

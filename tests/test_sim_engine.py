@@ -14,7 +14,7 @@ from sim.engine.cluster import Cluster, NodeGroup
 from sim.engine.request import Request
 from sim.engine.simulate import SimResult, simulate
 from sim.model.node_model import NodeModel
-from sim.model.ready_times import ready_times
+from sim.model.ready_times import launched_and_ready_times, ready_times
 from sim.policies.immediate import ImmediatePolicy
 from sim.policies.protocol import PlatformView
 from sim.streams import Stream, stream_rng
@@ -57,6 +57,31 @@ def test_one_node_one_request_reproduces_ready_times_exactly() -> None:
     launches = np.arange(count) * interval
     expected = ready_times(NODE, launches, work=NODE.work_s * np.array(scale))
     np.testing.assert_array_equal(ready_by_instance(result), expected)
+
+
+@pytest.mark.parametrize("interval", [0.0, 0.004])
+def test_a_fair_launcher_launches_and_readies_as_the_node_model_says(interval: float) -> None:
+    # The records' launch time is when the fair launcher's launch ended, later and later as the
+    # node fills; both it and the ready times are launched_and_ready_times()'s. Instances whose
+    # launch has not ended are planned, not in flight: the node's count of launches that
+    # started, sampled, grows with the launches.
+    node = NodeModel(cores=2, work_s=0.03, delay_s=0.001, launcher="fair", launch_cpu_s=0.001)
+    count = 80
+    scale = tuple(np.random.default_rng([9, 0, 2]).exponential(1.0, count).tolist())
+    request = Request(request_id=0, count=count, arrival_s=0.0, work_scale=scale)
+    result = simulate(Cluster.homogeneous(1, node), [request], IntervalOnNode(0, interval),
+                      sample_period_s=0.05)
+    launched, ready = launched_and_ready_times(node, np.arange(count) * interval,
+                                               work=node.work_s * np.array(scale))
+    records = sorted(result.instances, key=lambda r: r.instance_id)
+    np.testing.assert_array_equal([r.launch_s for r in records], launched)
+    np.testing.assert_array_equal([r.ready_s for r in records], ready)
+    assert launched[-1] - (count - 1) * interval > 0.2
+    assert result.nodes[0].launches == count
+    for sample in result.node_samples[1:]:  # (at 0, the request may not have arrived yet)
+        started = int(np.sum(launched <= sample.t_s))
+        assert sample.planned == count - started
+        assert sample.in_flight == started - int(np.sum(ready <= sample.t_s))
 
 
 @pytest.mark.parametrize("floor", [0.0, 0.45])

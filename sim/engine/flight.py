@@ -68,4 +68,5 @@ class RequestState:
 
 Flight = tuple[RequestState, int, float]
 """An instance in flight, as its node holds it: (request, index in request, launch time). The
-node hands it back when the instance is ready (no lookup by id)."""
+node hands it back when the instance is ready (no lookup by id); a fair launcher's node restamps
+the launch time when the launch ends (NodeState's `launched`)."""

@@ -14,6 +14,12 @@ from sim.model.node_state import NodeState
 SimTime = float
 
 
+def _launched_at(flight: Flight, at: SimTime) -> Flight:
+    """The flight of an instance its launcher launched at `at`: a fair launcher's launches end
+    later than planned, and an instance's record gives when it was launched."""
+    return (flight[0], flight[1], at)
+
+
 class EngineNode:
     """One node of a run: NodeState plus agenda bookkeeping (a NodeView)."""
 
@@ -30,7 +36,7 @@ class EngineNode:
         """The engine's current time."""
         self.waking = waking
         """The node whose wake-up is being processed, if any."""
-        self.state: NodeState[Flight] = NodeState(model)
+        self.state: NodeState[Flight] = NodeState(model, _launched_at)
         self.work = WorkFromNormal(model)
         self.generation = 0
         self.wake_at = math.inf

@@ -32,7 +32,9 @@ class InstanceRecord:
     """Index of the instance within its request (0..count-1)."""
     node: int
     launch_s: float
-    """When the policy had it launched (before launcher serialisation and delay)."""
+    """When it was launched: when the policy had it launched, or when its launch ended under a
+    fair launcher (NodeModel.launcher), which falls behind as the node fills (before spawn_s
+    serialisation and the delay)."""
     ready_s: float
     latency_s: float
     """ready_s - the request's arrival_s."""
@@ -76,7 +78,7 @@ class NodeSample:
     ready: int
     """Ready and still running."""
     planned: int
-    """Launches scheduled for later, not started."""
+    """Launches scheduled for later, or waiting for a fair launcher, not started."""
     cpu_busy: float
     """Fraction of the node's cores busy over the sampling period that ends at t_s."""
 

@@ -1,5 +1,6 @@
 """A node's launcher: when each launched instance starts and when its delay ends, and the work
-it then brings; the delay ends are queued as joins in the node's processor-sharing kernel.
+it then brings; the delay ends are queued as joins in the node's processor-sharing kernel, and a
+fair launcher's launches are jobs of that kernel.
 """
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Sequence
-from typing import Generic
+from typing import Generic, cast
 
 from typing_extensions import TypeVar
 
@@ -17,18 +18,38 @@ from sim.model.node_model import NodeModel
 Instance = TypeVar("Instance", default=int)
 
 
+class _Launch:
+    """The identity of a fair launcher's launch among the kernel's jobs."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<launch>"
+
+
 class Launcher(Generic[Instance]):
     """Starts are serialised spawn_s apart; an instance started on a node with nothing in flight
     opens a warm-up window (no delay ends before warmup_s); the delay lasts delay_s; the work
     grows with the instances already on the node (work_growth).
+
+    A fair launcher (NodeModel.launches_take_cpu) launches the plans one at a time, in plan
+    order: each launch is a job of launch_cpu_s in the kernel, sharing the cores like an
+    instance in its CPU phase, and begins when the previous one has ended or at its planned time
+    if later; the instance starts when its launch ends (finish_launch()).
     """
 
-    __slots__ = ("_last_start", "_plan_seq", "_plans", "_ps", "_warm_until", "direct", "model")
+    __slots__ = (
+        "_job", "_last_start", "_launching", "_plan_seq", "_plans", "_ps", "_warm_until", "direct",
+        "fair", "model",
+    )
 
     def __init__(self, model: NodeModel, ps: ProcessorSharing[Instance]) -> None:
         self.model = model
         self._ps = ps
-        self.direct = model.spawn_s == 0.0 and model.warmup_s == 0.0 and not model.work_growth
+        self.fair = model.launches_take_cpu
+        """Launches are CPU jobs in the kernel (begin_launch(), finish_launch())."""
+        self.direct = (model.spawn_s == 0.0 and model.warmup_s == 0.0 and not model.work_growth
+                       and not self.fair)
         """A planned launch then starts exactly at its time, leaves its delay exactly delay_s
         later and its work does not depend on the node's state: plan() queues its delay end at
         once, and its start is no event."""
@@ -38,19 +59,29 @@ class Launcher(Generic[Instance]):
         self._last_start = -math.inf
         self._warm_until = -math.inf
         """End of the current warm-up window (CPU phases begin no earlier)."""
+        self._launching = False
+        """A fair launcher is launching the first plan of the heap: its job is in the kernel
+        (plans come no earlier than the node's clock, so none can come before it)."""
+        # The kernel's jobs are instances: the launch is typed as one so that the kernel and the
+        # node's fast paths keep their types. It never leaves the node: finish_launch() takes it
+        # out of the completions, and the fast paths do not run while it is in the kernel.
+        self._job = cast(Instance, _Launch())
 
     @property
     def planned(self) -> int:
-        """Plans waiting in the heap (direct plans are already queued joins)."""
+        """Plans waiting in the heap, the one being launched included (direct plans are already
+        queued joins)."""
         return len(self._plans)
 
     def next_plan(self) -> SimTime:
-        """Time of the next planned start that is an event; math.inf if none."""
-        return self._plans[0][0] if self._plans else math.inf
+        """Time of the next planned start (or fair launch) that is an event; math.inf if none.
+        While a fair launcher is busy the next launch begins when this one ends: a completion
+        in the kernel."""
+        return self._plans[0][0] if self._plans and not self._launching else math.inf
 
     def plan(self, at: SimTime, instance: Instance, work: float) -> SimTime:
-        """Plan `instance` to launch at `at`. Returns its delay end if direct, else `at` (the
-        start is then an event of its own)."""
+        """Plan `instance` to launch at `at`. Returns its delay end if direct, else when the
+        plan is next an event: `at` (math.inf while a fair launcher is busy)."""
         if self.direct:
             # What start() would do at `at`: start = at (no serialisation, no warm-up window).
             entry = at + self.model.delay_s
@@ -58,7 +89,7 @@ class Launcher(Generic[Instance]):
             return entry
         heapq.heappush(self._plans, (at, self._plan_seq, instance, work))
         self._plan_seq += 1
-        return at
+        return math.inf if self._launching else at
 
     def plan_direct(
         self, ats: Sequence[SimTime], instances: Sequence[Instance], works: Sequence[float]
@@ -74,6 +105,22 @@ class Launcher(Generic[Instance]):
         """Remove the next planned start: (instance, work)."""
         _, _, instance, work = heapq.heappop(self._plans)
         return instance, work
+
+    def begin_launch(self, now: SimTime) -> None:
+        """A fair launcher begins launching the next plan at `now`: its job joins the kernel."""
+        self._launching = True
+        self._ps.add(now, self._job, self.model.launch_cpu_s)
+
+    def finish_launch(self, done: list[Instance]) -> tuple[Instance, float] | None:
+        """Take the launch out of the kernel's completions `done`, if it is there: the plan
+        (instance, work) it launched, to start() now; else None."""
+        job = self._job
+        for k, item in enumerate(done):
+            if item is job:
+                del done[k]
+                self._launching = False
+                return self.pop_plan()
+        return None
 
     def start(
         self, now: SimTime, instance: Instance, work: float, in_flight: int, residents: int

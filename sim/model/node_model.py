@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class NodeModel(BaseModel):
@@ -50,6 +51,31 @@ class NodeModel(BaseModel):
     (booting or ready): its work is w * (1 + work_growth * residents). Measured on this host from
     per-instance CPU time, which grows with the instances launched before (docs/model.md); 0:
     none."""
+    launcher: Literal["realtime", "fair"] = "realtime"
+    """How the node's launcher is scheduled (docs/model.md, "The launcher"). "realtime"
+    (SCHED_FIFO): launches happen at their planned times, the launcher's own CPU being absorbed
+    in `cores`. "fair": the launcher shares the cores with the boots it starts, each launch a
+    CPU job of launch_cpu_s, so launches fall behind as the node fills."""
+    launch_cpu_s: float = Field(default=0.0, ge=0)
+    """CPU time one launch needs from a fair launcher (the spawn and the child's exec); 0, or a
+    realtime launcher: launches take no time."""
+
+    @model_serializer(mode="wrap")
+    def _without_a_plain_launcher(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The launcher's fields are left out while they leave the model as it was before they
+        # existed: calibration files, scenario keys (sweep unit names) and reports written
+        # since stay byte for byte the same.
+        data: dict[str, Any] = handler(self)
+        if self.launcher == "realtime":
+            data.pop("launcher", None)
+        if self.launch_cpu_s == 0.0:
+            data.pop("launch_cpu_s", None)
+        return data
+
+    @property
+    def launches_take_cpu(self) -> bool:
+        """Each launch is a CPU job sharing the node's cores (a fair launcher with a cost)."""
+        return self.launcher == "fair" and self.launch_cpu_s > 0.0
 
     def capacity(self, n_ready: int) -> float:
         """Cores left for the CPU phase with `n_ready` ready instances still running."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Generic
 
 from typing_extensions import TypeVar
@@ -27,16 +27,25 @@ class NodeState(Generic[Instance]):
 
     The launcher decides when each instance starts and leaves its delay; the end of its delay
     is a job queued to join the kernel later, which processes delay ends and completions
-    together (ProcessorSharing.run_until).
+    together (ProcessorSharing.run_until). A fair launcher's launches are kernel jobs too: the
+    end of one is an event (nothing becomes ready), at which its instance starts and the next
+    launch begins. Until its launch ends an instance is planned, not in flight.
     """
 
     __slots__ = (
-        "_clock", "_launcher", "_lifetimes", "_mortal", "_next", "_pending", "_ps", "_stops",
-        "_varying_capacity", "idle_cpu_s", "in_flight", "model", "peak_in_flight", "ready",
+        "_clock", "_launched", "_launcher", "_lifetimes", "_mortal", "_next", "_pending", "_ps",
+        "_stops", "_varying_capacity", "idle_cpu_s", "in_flight", "model", "peak_in_flight",
+        "ready",
     )
 
-    def __init__(self, model: NodeModel) -> None:
+    def __init__(
+        self, model: NodeModel, launched: Callable[[Instance, SimTime], Instance] | None = None
+    ) -> None:
+        """`launched(instance, t)`, if given, is called when a fair launcher has launched
+        `instance` at `t` (later than planned when it fell behind) and returns what identifies
+        the instance from then on: the engine stamps the actual launch time into its flight."""
         self.model = model
+        self._launched = launched
         self._ps: ProcessorSharing[Instance] = ProcessorSharing(
             model.capacity(0), model.max_rate, model.background_jobs
         )
@@ -66,7 +75,8 @@ class NodeState(Generic[Instance]):
 
     @property
     def planned(self) -> int:
-        """Launches scheduled for a later time and not started yet."""
+        """Launches scheduled for a later time, or waiting for a fair launcher, and not started
+        yet."""
         return self._launcher.planned + len(self._pending)
 
     @property
@@ -159,6 +169,7 @@ class NodeState(Generic[Instance]):
         self, now: SimTime, instance: Instance, work: float, lifetime: float = math.inf
     ) -> None:
         """Start `instance` at `now`: it begins its delay (after any launcher serialisation).
+        A fair launcher launches it as a plan at `now` (advance() the node at its next event).
 
         The node must have been advanced to `now` (no internal event left before `now`).
         `lifetime` is how long the instance keeps running once ready (inf: until the end).
@@ -167,6 +178,9 @@ class NodeState(Generic[Instance]):
             raise ValueError("advance() the node to `now` before launching")
         if not work >= 0.0:
             raise ValueError(f"work must be >= 0, got {work}")
+        if self._launcher.fair:
+            self.plan(now, instance, work, lifetime)
+            return
         self._catch_up(now, False)
         self._tick(now)
         self._outlive((instance,), lifetime)
@@ -188,6 +202,9 @@ class NodeState(Generic[Instance]):
             raise ValueError(f"{len(instances)} instances but {len(works)} works")
         if works and min(works) < 0.0:
             raise ValueError("work must be >= 0")
+        if self._launcher.fair:
+            self.plan_batch([now] * len(instances), instances, works, lifetime)
+            return
         self._outlive(instances, lifetime)
         self._catch_up(now, False)
         self._tick(now)
@@ -211,12 +228,22 @@ class NodeState(Generic[Instance]):
         if self.in_flight > self.peak_in_flight:
             self.peak_in_flight = self.in_flight
 
+    def _start_launched(self, t: SimTime, instance: Instance, work: float) -> None:
+        """Start `instance`, whose fair launch has just ended at `t`."""
+        if self._launched is not None:
+            stamped = self._launched(instance, t)
+            life = self._lifetimes.pop(instance, None)
+            if life is not None:
+                self._lifetimes[stamped] = life
+            instance = stamped
+        self._start(t, instance, work)
+
     def _set_capacity(self, t: SimTime) -> None:
         self._ps.set_capacity(t, self.model.capacity(self.ready))
 
     def next_event(self) -> SimTime:
         """Absolute time of the next event someone outside can see (inf if none): an instance
-        ready, a planned launch starting, a ready instance stopping.
+        ready, a planned launch starting, a fair launch ending, a ready instance stopping.
 
         Delay ends change only the node's own CPU sharing, so they are not events of their own:
         the kernel looks past them to find when the next instance is ready, and they are
@@ -295,12 +322,14 @@ class NodeState(Generic[Instance]):
         return ready_now
 
     def _advance_general(self, now: SimTime) -> list[Instance]:
-        """advance() with planned starts, lifetimes or a varying capacity."""
+        """advance() with planned starts (or fair launches), lifetimes or a varying capacity."""
         ready_now: list[Instance] = []
         ps = self._ps
         launcher = self._launcher
         stops = self._stops
+        fair = launcher.fair
         while True:
+            launched: tuple[Instance, float] | None = None
             t_done = ps.next_completion()
             t = t_done
             if launcher.next_plan() < t:
@@ -317,6 +346,8 @@ class NodeState(Generic[Instance]):
                 if self._pending and self._pending[0] < t:
                     self._count(t, False)
                 done = ps.pop_completed(t)
+                if fair and done:
+                    launched = launcher.finish_launch(done)
                 if done:
                     self.in_flight -= len(done)
                     self.ready += len(done)
@@ -334,9 +365,14 @@ class NodeState(Generic[Instance]):
                     self.ready -= 1
                 if self._varying_capacity:
                     self._set_capacity(t)
+            if launched is not None:
+                self._start_launched(t, *launched)
             while launcher.next_plan() <= t:
-                instance, work = launcher.pop_plan()
-                self._start(t, instance, work)
+                if fair:  # (the launch is a job: next_plan() is inf until it ends)
+                    launcher.begin_launch(t)
+                else:
+                    instance, work = launcher.pop_plan()
+                    self._start(t, instance, work)
             ps.join_due(t)
         self._next = None
         if self._pending and self._pending[0] <= now:

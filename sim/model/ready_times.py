@@ -1,10 +1,12 @@
-"""Ready times of a burst on one node, as the node model predicts them: the calibration's
-objective and the model-based policy call this; it replays the launches through NodeState.
+"""Ready times of a burst on one node, as the node model predicts them (and when a fair
+launcher actually launches each instance): the calibration's objective and the model-based
+policy call this; it replays the launches through NodeState.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -18,11 +20,35 @@ def ready_times(
     work: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """Absolute ready time of each instance given its launch time (any order); exact, O(n log n).
+    """Absolute ready time of each instance given its planned launch time (any order); exact,
+    O(n log n).
 
     Work per instance is `work` if given, else drawn with draw_work(model, n, rng); with
     work_cv == 0 no generator is needed.
     """
+    return _replay(model, launch_s, work, rng, None)
+
+
+def launched_and_ready_times(
+    model: NodeModel,
+    launch_s: np.ndarray,
+    work: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """ready_times(), and when each instance was actually launched: its planned time `launch_s`,
+    or under a fair launcher the end of its launch (its lateness is the difference)."""
+    launched = np.array(launch_s, dtype=float)
+    return launched, _replay(model, launch_s, work, rng, launched)
+
+
+def _replay(
+    model: NodeModel,
+    launch_s: np.ndarray,
+    work: np.ndarray | None,
+    rng: np.random.Generator | None,
+    launched: np.ndarray | None,
+) -> np.ndarray:
+    """The ready times; with `launched`, fair launches also write their end into it."""
     launches = np.asarray(launch_s, dtype=float)
     n = launches.size
     if work is None:
@@ -41,7 +67,7 @@ def ready_times(
     # The node's clock starts at 0; shift only when needed, so that non-negative launch times give
     # bit-identical results to a simulation that uses the same absolute times.
     shift = min(float(launches.min()), 0.0)
-    node = NodeState(model)
+    node = NodeState(model, None if launched is None else _stamp_into(launched, shift))
     # Planned in time order (ties in index order, as the plan heap orders them): then the
     # queue of delay ends only grows at its end.
     order = np.argsort(launches, kind="stable")
@@ -54,3 +80,13 @@ def ready_times(
             out[i] = t
         t = node.next_event()
     return out + shift
+
+
+def _stamp_into(launched: np.ndarray, shift: float) -> Callable[[int, float], int]:
+    """NodeState's `launched` for instances numbered by index: writes the launch's end."""
+
+    def stamp(i: int, t: float) -> int:
+        launched[i] = t + shift
+        return i
+
+    return stamp
