@@ -13,7 +13,8 @@ import numpy as np
 from measure.calibration.data import Burst, ConfigKey
 
 
-def _design(keys: Sequence[ConfigKey]) -> np.ndarray:
+def design(keys: Sequence[ConfigKey]) -> np.ndarray:
+    """The line's terms of each configuration: 1, count, interval, count*interval."""
     count = np.array([key[0] for key in keys], dtype=float)
     interval = np.array([key[1] for key in keys], dtype=float)
     return np.column_stack([np.ones_like(count), count, interval, count * interval])
@@ -26,16 +27,19 @@ class LinearBaseline:
 
     def predict(self, keys: Sequence[ConfigKey]) -> tuple[np.ndarray, np.ndarray]:
         """(first_ready, all_ready) for each configuration."""
-        design = _design(keys)
-        return design @ self.first_coef, design @ self.all_coef
+        terms = design(keys)
+        return terms @ self.first_coef, terms @ self.all_coef
+
+
+def fit_line(keys: Sequence[ConfigKey], values: Sequence[float]) -> np.ndarray:
+    """Least-squares coefficients of the line through (configuration, value) pairs (minimum
+    norm when the design is rank-deficient)."""
+    return np.linalg.lstsq(design(keys), np.asarray(values, dtype=float), rcond=None)[0]
 
 
 def fit_baseline(bursts: Sequence[Burst]) -> LinearBaseline:
     """Ordinary least squares on every run; a rank-deficient design (one count or one interval)
     gets the minimum-norm solution, which is what extrapolating a line from one point can mean."""
-    design = _design([burst.key for burst in bursts])
-    first = np.array([burst.first_ready_s for burst in bursts])
-    last = np.array([burst.all_ready_s for burst in bursts])
-    first_coef = np.linalg.lstsq(design, first, rcond=None)[0]
-    all_coef = np.linalg.lstsq(design, last, rcond=None)[0]
-    return LinearBaseline(first_coef=first_coef, all_coef=all_coef)
+    keys = [burst.key for burst in bursts]
+    return LinearBaseline(first_coef=fit_line(keys, [burst.first_ready_s for burst in bursts]),
+                          all_coef=fit_line(keys, [burst.all_ready_s for burst in bursts]))

@@ -5,6 +5,7 @@ Every defect of an input becomes one CalibrationInputError line naming the file 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from measure.harness.dataset import load_instances, load_manifests
+from measure.harness.records import LauncherMode, launcher_mode
 from sim.errors import UserError
 from sim.model.burst_stats import first_ready, last_ready
 from sim.model.calibration import Configuration, DataFile, HostInfo, InputKind
@@ -53,6 +55,8 @@ class Burst:
     """Per instance: CPU seconds used between ready and the end of the run (NaN where unknown)."""
     idle_s: np.ndarray | None = field(default=None, compare=False)
     """Per instance: seconds between ready and the end of the run (NaN where unknown)."""
+    launcher: LauncherMode = "realtime"
+    """The launcher the run had (its manifest's harness_sched; summary tables: realtime)."""
 
     @property
     def key(self) -> ConfigKey:
@@ -69,6 +73,11 @@ class CalibrationData:
     host: HostInfo
     boot: str | None = None
     accel: str | None = None
+
+    def of_launcher(self, launcher: LauncherMode) -> CalibrationData:
+        """The same inputs restricted to the runs of one launcher."""
+        return dataclasses.replace(
+            self, bursts=tuple(b for b in self.bursts if b.launcher == launcher))
 
     def keys(self) -> list[ConfigKey]:
         return sorted({burst.key for burst in self.bursts})
@@ -180,6 +189,7 @@ def bursts_from_instances(instances: pd.DataFrame, source: str) -> list[Burst]:
             raise CalibrationInputError(f"{where}: a ready instance has no ready_s")
         started = rows["status"] != "spawn_failed"
         launch = np.where(started, launch, np.nan)
+        idle = _idle_columns(rows, ready)
         bursts.append(
             Burst(
                 run_id=str(run_id),
@@ -190,7 +200,8 @@ def bursts_from_instances(instances: pd.DataFrame, source: str) -> list[Burst]:
                 launch_s=launch,
                 ready_s=ready,
                 cpu_s=rows["cpu_s"].to_numpy(dtype=float),
-                **_idle_columns(rows, ready),
+                idle_cpu_s=idle.get("idle_cpu_s"),
+                idle_s=idle.get("idle_s"),
             )
         )
     return bursts
@@ -263,7 +274,7 @@ def _load_instance_datasets(paths: Sequence[Path], host: HostInfo | None) -> Cal
             ) from None
         if instances.empty:
             raise CalibrationInputError(f"{path}: the dataset has no instance rows")
-        bursts.extend(bursts_from_instances(instances, str(path)))
+        found = bursts_from_instances(instances, str(path))
         boots.update(str(value) for value in instances["boot"].unique())
         accels.update(str(value) for value in instances["accel"].unique())
         parquet = path / "instances.parquet" if path.is_dir() else path
@@ -282,6 +293,10 @@ def _load_instance_datasets(paths: Sequence[Path], host: HostInfo | None) -> Cal
                     f"{path}: a run manifest is unreadable ({str(exc).splitlines()[0]})"
                 ) from None
             hosts.extend(manifest.host.model_dump() for manifest in manifests)
+            modes = {m.run_id: launcher_mode(m.harness_sched) for m in manifests}
+            found = [dataclasses.replace(b, launcher=modes.get(b.run_id, "realtime"))
+                     for b in found]
+        bursts.extend(found)
     if len(boots) > 1 or len(accels) > 1:
         raise CalibrationInputError(
             f"inputs mix boot paths {sorted(boots)} or accelerators {sorted(accels)}; "

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from measure.harness.host import HostInfo
+from sim.model.node_model import LauncherMode
 
 Status = Literal["ready", "timeout", "crashed", "spawn_failed", "interrupted"]
 STATUSES: tuple[Status, ...] = ("ready", "timeout", "crashed", "spawn_failed", "interrupted")
@@ -61,7 +62,6 @@ class InstanceRow:
         return row
 
 
-LauncherMode = Literal["realtime", "fair"]
 LAUNCHERS: tuple[LauncherMode, ...] = ("realtime", "fair")
 """The harness as a platform's launcher: realtime (SCHED_FIFO, launches on time) or fair (normal
 priority, sharing the cores with the boots it starts)."""

@@ -12,9 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sim.errors import UserError
 from sim.files import FileError, load_yaml_model
 from sim.model.intervals import RunNoise
-from sim.model.node_model import NodeModel
+from sim.model.node_model import LauncherMode, NodeModel
 from sim.model.probe import HostSpeed, ProbeFile, check_probe, transfer
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -162,6 +163,34 @@ class FitSettings(_Frozen):
     selection: str
 
 
+class LauncherErrors(_Frozen):
+    """Median absolute relative error of each figure over held-out configurations."""
+
+    first_ready: float = Field(ge=0)
+    p10_ready: float = Field(ge=0)
+    median_ready: float = Field(ge=0)
+    all_ready: float = Field(ge=0)
+
+
+class LauncherFit(_Frozen):
+    """How the fair launcher's CPU per launch (model.launch_cpu_s) was fitted: to fair-launcher
+    runs, the rest of the model carried to their host by realtime runs measured beside them
+    (measure/calibration/launcher_fit.py)."""
+
+    data_files: list[DataFile] = Field(min_length=1)
+    configurations: list[Configuration] = Field(min_length=1)
+    host_speed: HostSpeed
+    """The speed of the fair runs' host (its realtime runs, read as a probe reads a host)."""
+    launch_cpu_s_on_data_host: float = Field(gt=0)
+    """The fit before it is carried back to the calibration's host terms."""
+    heldout: LauncherErrors
+    """Leave one configuration out: the model with its launcher term."""
+    heldout_without_launcher: LauncherErrors
+    """The same model with launches on time (no launcher term)."""
+    heldout_line: LauncherErrors
+    """A straight line of each figure in count, interval and their product, same folds."""
+
+
 class Calibration(_Frozen):
     """A fitted node model ready for `measure predict` and the simulator."""
 
@@ -180,6 +209,8 @@ class Calibration(_Frozen):
     run_noise: RunNoise | None = None
     """Run-to-run variability of each figure between replicate runs of the data: the
     run-to-run part of prediction intervals."""
+    launcher_fit: LauncherFit | None = None
+    """How model.launch_cpu_s was fitted (None: no fair-launcher data; launch_cpu_s 0)."""
 
     @model_validator(mode="after")
     def _parameters_match_model(self) -> Calibration:
@@ -209,6 +240,17 @@ def load_calibration(path: Path) -> Calibration:
     """Read and validate a calibration file; any defect raises CalibrationFileError, whose
     lines say `file:line:col: path: message`."""
     return load_yaml_model(path, Calibration, error=CalibrationFileError)
+
+
+def with_launcher(model: NodeModel, launcher: LauncherMode | None, where: str) -> NodeModel:
+    """The model with the launcher `launcher` (None: as it is); a fair launcher needs the
+    launcher term a fit of fair-launcher runs gives (`measure calibrate-launcher`)."""
+    if launcher is None or launcher == model.launcher:
+        return model
+    if launcher == "fair" and not model.launch_cpu_s > 0:
+        raise UserError(f"{where}: no fair-launcher fit (launch_cpu_s is 0); fit one with "
+                        "`measure calibrate-launcher`, or use the realtime launcher")
+    return model.model_copy(update={"launcher": launcher})
 
 
 def carried_model(calibration: Calibration, probe: ProbeFile, where: str) -> NodeModel:

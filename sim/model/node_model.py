@@ -11,6 +11,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
+LauncherMode = Literal["realtime", "fair"]
+"""How a node's launcher is scheduled (NodeModel.launcher)."""
+
 
 class NodeModel(BaseModel):
     """The parameters of one node, as a calibration file stores them."""
@@ -51,7 +54,7 @@ class NodeModel(BaseModel):
     (booting or ready): its work is w * (1 + work_growth * residents). Measured on this host from
     per-instance CPU time, which grows with the instances launched before (docs/model.md); 0:
     none."""
-    launcher: Literal["realtime", "fair"] = "realtime"
+    launcher: LauncherMode = "realtime"
     """How the node's launcher is scheduled (docs/model.md, "The launcher"). "realtime"
     (SCHED_FIFO): launches happen at their planned times, the launcher's own CPU being absorbed
     in `cores`. "fair": the launcher shares the cores with the boots it starts, each launch a
