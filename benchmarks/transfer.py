@@ -12,6 +12,7 @@ order (counts 60-1,000, intervals 2-16 ms, none on a calibration grid), then a s
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -29,7 +30,7 @@ from measure.harness.guest import BootPath
 from measure.harness.probe import run_probe
 from measure.harness.records import LAUNCHERS, LauncherMode
 from measure.harness.sweep import SweepPoint, run_sweep
-from sim.model.calibration import load_calibration
+from sim.model.calibration import load_calibration, with_launcher
 from sim.model.intervals import FIGURES
 from sim.model.probe import load_probe
 from sim.model.units import milliseconds
@@ -91,9 +92,10 @@ def _probe(boot: BootPath, out: Path, name: str) -> None:
           f"{probe.speed.effective_cores:.2f}, {probe.duration_s:.0f} s", file=sys.stderr)
 
 
-def measured_figures(data: Path) -> list[tuple[tuple[int, float], dict[str, float]]]:
-    """(configuration, figures) of every whole run of a dataset."""
-    bursts = load_calibration_data([data]).bursts
+def measured_figures(data: Path, launcher: LauncherMode = "realtime",
+                     ) -> list[tuple[tuple[int, float], dict[str, float]]]:
+    """(configuration, figures) of every whole run of a dataset under one launcher."""
+    bursts = load_calibration_data([data]).of_launcher(launcher).bursts
     return [(b.key, figures_of(b)) for b in bursts
             if b.ready_s is not None and np.all(np.isfinite(b.ready_s))]
 
@@ -103,15 +105,24 @@ def analyse(
     data: Annotated[Path, typer.Argument(help="what `measure` wrote")],
     calibration: Annotated[list[Path], typer.Option(help="calibration file(s)")],
     json_out: Annotated[bool, typer.Option("--json")] = False,
+    probe_name: Annotated[str, typer.Option("--probe", help="before (a user's case) | after "
+                                                           "(the probe run after the bursts)")
+                          ] = "before",
 ) -> None:
-    """Errors and coverage of each calibration's forecasts, with and without the probe taken
-    before the bursts."""
-    probe = load_probe(data / "probe-before.json")
-    measured = measured_figures(data / "bursts")
-    configs = sorted({key for key, _ in measured})
-    report: dict[str, Any] = {"data": str(data), "probe": probe.speed.model_dump()}
-    for path in calibration:
+    """Errors and coverage of each calibration's forecasts, with and without a probe (by default
+    the one taken before the bursts)."""
+    if probe_name not in ("before", "after"):
+        raise typer.BadParameter("--probe: before or after")
+    probe = load_probe(data / f"probe-{probe_name}.json")
+    report: dict[str, Any] = {"data": str(data), "probe": probe_name,
+                              "probe_speed": probe.speed.model_dump()}
+    for path, launcher in itertools.product(calibration, LAUNCHERS):
+        measured = measured_figures(data / "bursts", launcher)
+        configs = sorted({key for key, _ in measured})
         cal = load_calibration(path)
+        if not measured or (launcher == "fair" and not cal.model.launch_cpu_s > 0):
+            continue
+        cal = cal.model_copy(update={"model": with_launcher(cal.model, launcher, str(path))})
         for mode, probed in (("without probe", None), ("with probe", probe)):
             rows = []
             for count, interval in configs:
@@ -140,7 +151,7 @@ def analyse(
                     "worst_abs_error": float(max(errors)),
                     "coverage": sum(r[name]["covered"] for r in rows) / sum(
                         r["runs"] for r in rows)}
-            report[f"{path.name} {mode}"] = {
+            report[f"{path.name}, {launcher} launcher, {mode}"] = {
                 "summary": summary, "configurations": rows,
                 "predict_cpu_s_max": max(r["predict_cpu_s"] for r in rows)}
     if json_out:

@@ -31,8 +31,8 @@ from pydantic import (
 from sim.engine.cluster import Cluster, NodeGroup
 from sim.errors import UserError
 from sim.files import load_yaml_model
-from sim.model.calibration import carried_model
-from sim.model.node_model import NodeModel
+from sim.model.calibration import carried_model, with_launcher
+from sim.model.node_model import LauncherMode, NodeModel
 from sim.model.probe import load_probe
 from sim.model.ranges import DataRange, data_range
 from sim.policies import PolicySpec
@@ -96,11 +96,15 @@ class NodeGroupSpec(_Frozen):
     probe: Path | None = None
     """A probe file written by `measure probe` on the host these nodes stand for: the
     calibration is carried to that host (docs/calibration.md, Transfer)."""
+    launcher: LauncherMode | None = None
+    """realtime (launches on time) or fair (the launcher shares the nodes' cores; needs a
+    calibration with a launcher fit); default: the calibration's or the inline model's."""
     name: str | None = None
     """Label of the group; defaults to the calibration's name."""
 
     _calibration: Any = PrivateAttr(default=None)
     _probed: NodeModel | None = PrivateAttr(default=None)
+    _launched: NodeModel | None = PrivateAttr(default=None)
 
     @field_validator("calibration", "probe", mode="before")
     @classmethod
@@ -130,16 +134,25 @@ class NodeGroupSpec(_Frozen):
                                              str(self.probe))
             except UserError as exc:
                 raise ValueError(str(exc)) from None
+        try:
+            self._launched = with_launcher(self._base_model, self.launcher, "launcher: fair")
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     @property
-    def node_model(self) -> NodeModel:
+    def _base_model(self) -> NodeModel:
         if self.model is not None:
             return self.model
         if self._probed is not None:
             return self._probed
         model: NodeModel = self._calibration.model
         return model
+
+    @property
+    def node_model(self) -> NodeModel:
+        assert self._launched is not None
+        return self._launched
 
     @property
     def data_range(self) -> DataRange | None:

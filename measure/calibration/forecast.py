@@ -43,6 +43,8 @@ class Forecast(BaseModel):
     interval_parts: list[str]
     """What the intervals hold: run-to-run variability, parameter uncertainty."""
     host: str
+    launcher: str
+    """realtime (launches on time) or fair (the launcher shares the cores: launch_cpu_s)."""
     """The calibration's host, or the probed host the model was carried to."""
     work_s: float
     cores: float
@@ -89,6 +91,7 @@ def forecast(calibration: Calibration, count: int, interval_ms: float,
         **{name: central[name] for name in FIGURES},
         **{f"{name}_interval": bands[name] for name in FIGURES},
         "interval_level": LEVEL, "interval_parts": parts, "host": host,
+        "launcher": calibration.model.launcher,
         "work_s": used.work_s, "cores": used.cores,
         "extrapolation": extrapolations(data_range(calibration), count, interval_ms,
                                         None if cores is None else float(cores)),

@@ -18,9 +18,11 @@ from measure.calibration.data import load_calibration_data
 from measure.calibration.families import FAMILY_BY_NAME
 from measure.calibration.fit import CalibrateOptions, calibrate, candidate_families, check_design
 from measure.calibration.forecast import forecast
+from measure.calibration.launcher_fit import fit_launcher
 from measure.calibration.validate import validate_dataset
+from measure.harness.records import LAUNCHERS
 from sim.errors import UserError
-from sim.model.calibration import HostInfo, load_calibration, write_calibration
+from sim.model.calibration import HostInfo, load_calibration, with_launcher, write_calibration
 from sim.model.probe import load_probe
 
 LOSSES = ("soft_l1", "huber", "cauchy", "linear")
@@ -98,6 +100,14 @@ def calibrate_command(
     candidates = _families(families)
     stated = HostInfo(source="stated", description=host) if host else None
     data = load_calibration_data(datasets, host=stated)
+    fair = sum(b.launcher == "fair" for b in data.bursts)
+    if fair:
+        if fair == len(data.bursts):
+            raise UserError("every run was measured with the fair launcher; calibrate realtime "
+                            "runs, then fit the launcher with `measure calibrate-launcher`")
+        _say(f"leaving out {fair} fair-launcher runs (their launcher is fitted by "
+             "`measure calibrate-launcher`)")
+        data = data.of_launcher("realtime")
     check_design(data)
     options = CalibrateOptions(
         name=name or out.stem,
@@ -140,6 +150,10 @@ def predict_command(
         Path | None, typer.Option("--probe", help="Probe file from `measure probe`: carry the "
                                                   "calibration to the probed host.")
     ] = None,
+    launcher: Annotated[
+        str | None, typer.Option("--launcher", help="realtime | fair (default: the "
+                                                    "calibration's, realtime)")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
 ) -> None:
     """Predicted first, p10, median, p95 and all-ready time of one burst on one node, each with
@@ -148,7 +162,11 @@ def predict_command(
         raise UserError(f"--count must be at least 1 (got {count})")
     if not interval_ms >= 0 or not math.isfinite(interval_ms):
         raise UserError(f"--interval-ms must be 0 or more (got {interval_ms:g})")
+    if launcher is not None and launcher not in LAUNCHERS:
+        raise UserError(f"--launcher must be one of {', '.join(LAUNCHERS)} (got {launcher!r})")
     fitted = load_calibration(calibration)
+    fitted = fitted.model_copy(update={"model": with_launcher(
+        fitted.model, launcher, str(calibration))})
     probed = None if probe is None else load_probe(probe)
     result = forecast(fitted, count, interval_ms, probed, str(probe))
     for sentence in result.extrapolation:
@@ -162,9 +180,44 @@ def predict_command(
         for label, name in (("first", "first_ready_s"), ("p10", "p10_ready_s"),
                             ("median", "median_ready_s"), ("p95", "p95_ready_s"),
                             ("all", "all_ready_s")))
-    print(f"{count} instances every {interval_ms:g} ms on {fitted.name} ({fitted.family}"
-          f"{', probed host' if probed else ''}): {cells} "
+    print(f"{count} instances every {interval_ms:g} ms on {fitted.name} ({fitted.family}, "
+          f"{fitted.model.launcher} launcher{', probed host' if probed else ''}): {cells} "
           f"({result.interval_level:.0%} intervals for one run)")
+
+
+@app.command("calibrate-launcher")
+def calibrate_launcher_command(
+    datasets: Annotated[list[Path], typer.Argument(
+        help="Datasets with fair-launcher runs and realtime runs of 100 at 1 ms beside them "
+             "(measure sweep --launchers realtime,fair).")],
+    calibration: Annotated[
+        Path, typer.Option("--calibration", help="Calibration JSON of the same boot path.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the calibration with its "
+                                                    "launcher term.")],
+) -> None:
+    """Fit the fair launcher's CPU per launch to fair-launcher runs; the rest of the model is the
+    calibration's, carried to the runs' host by the realtime runs measured beside them."""
+    fitted = load_calibration(calibration)
+    data = load_calibration_data(datasets)
+    if data.boot != fitted.provenance.boot:
+        raise UserError(f"the data boot {data.boot} and {calibration} was fitted to "
+                        f"{fitted.provenance.boot}; give a calibration of the same boot path")
+    result = fit_launcher(fitted, data)
+    try:
+        write_calibration(result, out)
+    except OSError as exc:
+        raise UserError(f"cannot write {out} ({exc.strerror}); choose another --out") from None
+    fit = result.launcher_fit
+    assert fit is not None
+    cells = {label: ", ".join(f"{name} {getattr(errors, name):.1%}" for name in
+                              ("first_ready", "p10_ready", "median_ready", "all_ready"))
+             for label, errors in (("model", fit.heldout),
+                                   ("launches on time", fit.heldout_without_launcher),
+                                   ("straight line", fit.heldout_line))}
+    _say(f"wrote {out}: launch CPU {1e3 * result.model.launch_cpu_s:.2f} ms "
+         f"({1e3 * fit.launch_cpu_s_on_data_host:.2f} ms on the data's host); held-out median "
+         "error, leave one configuration out: " + "; ".join(f"{k}: {v}" for k, v in cells.items()))
 
 
 @app.command("validate")
