@@ -54,7 +54,7 @@ def test_predict_json_has_exactly_the_documented_keys(calibration: Path) -> None
     figures = ["first_ready_s", "p10_ready_s", "median_ready_s", "p95_ready_s", "all_ready_s"]
     assert set(data) == {*figures, *(f"{f}_interval" for f in figures), "calibration", "count",
                          "interval_ms", "interval_level", "interval_parts", "host", "work_s",
-                         "cores", "extrapolation"}
+                         "cores", "extrapolation", "launcher"}
     values = [data[f] for f in figures]
     assert values[0] > 0 and values == sorted(values)
     for f in figures:
