@@ -103,7 +103,7 @@ def test_calibrate_launcher_on_this_hosts_runs_and_predict_with_either_launcher(
         (100, 1.0, 3), (100, 7.0, 3), (100, 19.0, 3)]
     # Everything but the launcher term is the calibration's.
     base = load_calibration(FIRMWARE)
-    assert cal.model.model_copy(update={"launch_cpu_s": 0.0}) == base.model
+    assert cal.model == base.model.model_copy(update={"launch_cpu_s": cal.model.launch_cpu_s})
     figures = {}
     for launcher in ("realtime", "fair"):
         done = measure("predict", "--calibration", out, "--count", "100", "--interval-ms", "1",
@@ -116,7 +116,8 @@ def test_calibrate_launcher_on_this_hosts_runs_and_predict_with_either_launcher(
 
 
 def test_a_fair_launcher_without_a_fit_is_a_one_line_error() -> None:
-    done = measure("predict", "--calibration", FIRMWARE, "--count", "100", "--interval-ms", "1",
+    bios = FIRMWARE.parent / "bios.json"  # no launcher fit
+    done = measure("predict", "--calibration", bios, "--count", "10", "--interval-ms", "1",
                    "--launcher", "fair")
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "calibrate-launcher" in done.stderr, done.stderr
@@ -130,3 +131,48 @@ def test_calibrate_leaves_out_fair_runs_and_says_so(tmp_path: Path) -> None:
     done = measure("calibrate", data, "--out", tmp_path / "c.json", "--families", "ps",
                    "--bootstrap", "0")
     assert "leaving out 9 fair-launcher runs" in done.stderr, done.stderr
+
+
+def _scenario(tmp_path: Path, group: str) -> Path:
+    (tmp_path / "trace.csv").write_text("arrival_s,count\n0,50\n")
+    path = tmp_path / "s.yaml"
+    path.write_text(f"""\
+name: launcher
+seed: 1
+replications: 1
+cluster:
+  nodes:
+    - {group}
+workload: {{kind: trace, path: trace.csv}}
+policies: [{{name: immediate}}]
+""")
+    return path
+
+
+def test_a_node_group_takes_a_launcher_and_refuses_fair_without_a_fit(tmp_path: Path) -> None:
+    from sim.files import ScenarioError
+    from sim.scenario import load_scenario
+
+    cost = load_calibration(FIRMWARE).model.launch_cpu_s  # the shipped launcher fit
+    assert cost > 0
+    fair_group = f"{{count: 1, calibration: {FIRMWARE}, launcher: fair}}"
+    group = load_scenario(_scenario(tmp_path, fair_group)).scenario.cluster.nodes[0]
+    assert (group.node_model.launcher, group.node_model.launch_cpu_s) == ("fair", cost)
+    plain = load_scenario(_scenario(tmp_path, f"{{count: 1, calibration: {FIRMWARE}}}")).scenario
+    assert plain.cluster.nodes[0].node_model.launcher == "realtime"
+    bios = FIRMWARE.parent / "bios.json"  # no launcher fit
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(_scenario(tmp_path, f"{{count: 1, calibration: {bios}, launcher: fair}}"))
+    assert "calibrate-launcher" in str(caught.value)
+
+
+def test_a_probe_carries_the_launch_cost_like_the_work() -> None:
+    from sim.model.probe import HostSpeed, transfer
+
+    model = fair(MODEL, 0.002)
+    reference = HostSpeed(boot_cpu_s=0.030, effective_cores=1.9, bursts=3)
+    probed = HostSpeed(boot_cpu_s=0.021, effective_cores=1.9, bursts=3)
+    carried = transfer(model, reference, probed)
+    assert carried.launch_cpu_s / model.launch_cpu_s == pytest.approx(0.7)
+    assert carried.work_s / model.work_s == pytest.approx(0.7)
+    assert carried.launcher == "fair"
