@@ -1,5 +1,7 @@
 """Real against predicted: the per-instance ready times of a replayed (or any measured) burst
-compared with what the calibrated node model predicts for the same actual launch times."""
+compared with what the calibrated node model predicts for the same launches: the actual launch
+times under the realtime launcher; under a fair launcher with a launcher fit, the planned times,
+the model's launcher making them late as the real one did."""
 
 from __future__ import annotations
 
@@ -14,9 +16,11 @@ from scipy.stats import wasserstein_distance
 from measure.calibration.host_costs import works_from_cpu
 from measure.calibration.predict import burst_ready_times
 from measure.harness.dataset import incomplete_runs, load_instances, load_manifests
+from measure.harness.records import launcher_mode
 from sim.errors import UserError
 from sim.model.burst_stats import burst_figures
 from sim.model.calibration import Calibration, carried_model, load_calibration
+from sim.model.node_model import LauncherMode
 from sim.model.probe import load_probe
 from sim.model.ready_times import ready_times
 
@@ -29,6 +33,8 @@ class RunValidation(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     run_id: str
     schedule: str | None
+    launcher: str
+    """The run's launcher (its manifest); a fair one is modelled when the calibration has a fit."""
     count: int
     ready: int
     real: dict[str, float]
@@ -48,7 +54,8 @@ def _stats(ready: np.ndarray) -> dict[str, float]:
 
 
 def validate_run(rows: pd.DataFrame, calibration: Calibration, schedule: str | None = None,
-                 work: str = "model") -> tuple[RunValidation, np.ndarray, np.ndarray]:
+                 work: str = "model", launcher: LauncherMode = "realtime",
+                 ) -> tuple[RunValidation, np.ndarray, np.ndarray]:
     """Compare one run; also returns (real ready times, predicted ready times of every draw).
 
     work="model": instances draw their work from the calibration, as the simulator does (the
@@ -64,16 +71,21 @@ def validate_run(rows: pd.DataFrame, calibration: Calibration, schedule: str | N
     ready = launched[launched.status == "ready"].ready_s.to_numpy(dtype=float)
     if ready.size == 0:
         raise UserError(f"run {rows.run_id.iloc[0]} has no ready instance; nothing to validate")
-    launch = launched.launch_s.to_numpy(dtype=float)
+    model = calibration.model
+    if launcher == "fair" and model.launch_cpu_s > 0:
+        model = model.model_copy(update={"launcher": "fair"})
+        launch = launched.planned_launch_s.to_numpy(dtype=float)
+    else:
+        launch = launched.launch_s.to_numpy(dtype=float)
     interval = float(rows.interval_ms.iloc[0])
     if work == "measured":
         cpu = launched.cpu_s.to_numpy(dtype=float)
         if np.isnan(cpu).any():
             raise UserError(f"run {rows.run_id.iloc[0]} lacks CPU times; use --work model")
-        works = works_from_cpu(calibration.model, launch, cpu)
-        draws = ready_times(calibration.model, launch, work=works)[None, :]
+        works = works_from_cpu(model, launch, cpu)
+        draws = ready_times(model, launch, work=works)[None, :]
     else:
-        draws = burst_ready_times(calibration.model, launch, interval,
+        draws = burst_ready_times(model, launch, interval,
                                   calibration.settings.work_draws, calibration.settings.seed)
     real = _stats(ready)
     per_draw = [_stats(d) for d in draws]
@@ -81,7 +93,8 @@ def validate_run(rows: pd.DataFrame, calibration: Calibration, schedule: str | N
     w1 = float(np.mean([wasserstein_distance(ready, d) for d in draws]))
     makespan = real["all_ready_s"]
     result = RunValidation(
-        run_id=str(rows.run_id.iloc[0]), schedule=schedule, count=len(rows), ready=int(ready.size),
+        run_id=str(rows.run_id.iloc[0]), schedule=schedule, launcher=launcher, count=len(rows),
+        ready=int(ready.size),
         real=real, predicted=predicted,
         relative_error={k: (predicted[k] - real[k]) / real[k] for k in STATS},
         wasserstein_s=w1, wasserstein_over_makespan=w1 / makespan,
@@ -100,8 +113,9 @@ def validate_dataset(dataset: Path, calibration_path: Path, plot_dir: Path | Non
         carried = carried_model(calibration, load_probe(probe), str(probe))
         calibration = calibration.model_copy(update={"model": carried})
     instances = load_instances(dataset)
-    schedules = ({m.run_id: m.schedule for m in load_manifests(dataset)}
-                 if dataset.is_dir() else {})
+    manifests = load_manifests(dataset) if dataset.is_dir() else []
+    schedules = {m.run_id: m.schedule for m in manifests}
+    launchers = {m.run_id: launcher_mode(m.harness_sched) for m in manifests}
     cut = incomplete_runs(instances)
     for cut_id, (have, count) in cut.items():
         print(f"warning: {dataset}: run {cut_id} has {have} of its {count} instance rows (cut "
@@ -113,7 +127,8 @@ def validate_dataset(dataset: Path, calibration_path: Path, plot_dir: Path | Non
     for run_id, rows in instances.groupby("run_id", sort=True):
         if str(run_id) in cut:
             continue
-        result, real, draws = validate_run(rows, calibration, schedules.get(str(run_id)), work)
+        result, real, draws = validate_run(rows, calibration, schedules.get(str(run_id)), work,
+                                           launchers.get(str(run_id), "realtime"))
         results.append(result)
         if plot_dir is not None:
             plot_overlay(result, real, draws, plot_dir / f"validate-{run_id}.png")
