@@ -256,6 +256,21 @@ def fair(model: NodeModel, launch_cpu_s: float) -> NodeModel:
                                      "launch_cpu_s": launch_cpu_s})
 
 
+def test_the_launchers_fields_are_written_only_when_they_change_the_model() -> None:
+    # Calibration files, scenario keys and reports written before the launcher existed must
+    # stay byte for byte the same; a fair launcher's fields are written and read back.
+    plain = NodeModel(cores=2, work_s=0.5)
+    older = [name for name in NodeModel.model_fields if name not in ("launcher", "launch_cpu_s")]
+    assert list(plain.model_dump()) == older
+    assert list(plain.model_copy(update={"launcher": "realtime"}).model_dump(mode="json")) == older
+    assert "launch" not in plain.model_dump_json()
+    assert set(fair(plain, 0.001).model_dump()) == set(NodeModel.model_fields)
+    for model in (fair(plain, 0.001), fair(plain, 0.0),
+                  plain.model_copy(update={"launch_cpu_s": 0.001})):
+        assert NodeModel.model_validate_json(model.model_dump_json()) == model
+        assert NodeModel.model_validate(model.model_dump(mode="json")) == model
+
+
 def test_a_lone_launch_takes_exactly_its_cpu_then_the_instance_boots() -> None:
     model = fair(NodeModel(cores=2, work_s=0.5, delay_s=0.1), 0.002)
     launched, ready = launched_and_ready_times(model, np.array([3.0]))

@@ -64,11 +64,12 @@ def test_a_fair_launcher_launches_and_readies_as_the_node_model_says(interval: f
     # The records' launch time is when the fair launcher's launch ended, later and later as the
     # node fills; both it and the ready times are launched_and_ready_times()'s. Instances whose
     # launch has not ended are planned, not in flight: the node's count of launches that
-    # started, sampled, grows with the launches.
+    # started, sampled, grows with the launches; ready instances stop after their lifetime.
     node = NodeModel(cores=2, work_s=0.03, delay_s=0.001, launcher="fair", launch_cpu_s=0.001)
     count = 80
     scale = tuple(np.random.default_rng([9, 0, 2]).exponential(1.0, count).tolist())
-    request = Request(request_id=0, count=count, arrival_s=0.0, work_scale=scale)
+    request = Request(request_id=0, count=count, arrival_s=0.0, work_scale=scale,
+                      lifetime_s=0.1)
     result = simulate(Cluster.homogeneous(1, node), [request], IntervalOnNode(0, interval),
                       sample_period_s=0.05)
     launched, ready = launched_and_ready_times(node, np.arange(count) * interval,
@@ -82,6 +83,7 @@ def test_a_fair_launcher_launches_and_readies_as_the_node_model_says(interval: f
         started = int(np.sum(launched <= sample.t_s))
         assert sample.planned == count - started
         assert sample.in_flight == started - int(np.sum(ready <= sample.t_s))
+        assert sample.ready == int(np.sum((ready <= sample.t_s) & (sample.t_s < ready + 0.1)))
 
 
 @pytest.mark.parametrize("floor", [0.0, 0.45])
