@@ -22,13 +22,13 @@ import numpy as np
 import typer
 
 from measure.calibration.data import load_calibration_data
-from measure.calibration.forecast import forecast
 from measure.calibration.host_costs import figures_of
 from measure.harness.burst import BurstResult
 from measure.harness.guest import BootPath
 from measure.harness.probe import run_probe
 from measure.harness.sweep import SweepPoint, run_sweep
 from sim.model.calibration import load_calibration
+from sim.model.forecast import forecast
 from sim.model.intervals import FIGURES
 from sim.model.probe import load_probe
 from sim.model.units import milliseconds

@@ -9,11 +9,11 @@ from functools import partial
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from measure.calibration.predict import predict
 from sim.errors import UserError
 from sim.model.calibration import Calibration
 from sim.model.intervals import FIGURES, LEVEL, RunNoise, predict_with_intervals
 from sim.model.node_model import NodeModel
+from sim.model.predict import predict
 from sim.model.probe import ProbeFile, check_probe, transfer
 from sim.model.ranges import data_range, extrapolations
 
