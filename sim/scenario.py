@@ -222,8 +222,8 @@ class ReferenceSpec(_Frozen):
     """Measured bursts to set beside the simulated ones (the study's table for paper-host)."""
 
     path: Path
-    """CSV with count, interval_ms, first_ready_s, all_ready_s (other columns ignored; rows of
-    one (count, interval) are averaged)."""
+    """CSV with count, interval_ms, first_ready_s, all_ready_s and, if measured, p10_ready_s
+    (other columns ignored; rows of one (count, interval) are averaged)."""
     intervals_ms: dict[str, float] = Field(min_length=1)
     """Policy label -> the interval_ms of the CSV rows it is compared with."""
     source: str = ""
