@@ -31,9 +31,9 @@ from pydantic import (
 from sim.engine.cluster import Cluster, NodeGroup
 from sim.errors import UserError
 from sim.files import load_yaml_model
-from sim.model.calibration import carried_model
+from sim.model.calibration import Calibration, carried_model
 from sim.model.node_model import NodeModel
-from sim.model.probe import load_probe
+from sim.model.probe import ProbeFile, load_probe
 from sim.model.ranges import DataRange, data_range
 from sim.policies import PolicySpec
 from sim.workloads.processes import DailyWorkload, MMPPWorkload, PoissonWorkload, TraceWorkload
@@ -100,6 +100,7 @@ class NodeGroupSpec(_Frozen):
     """Label of the group; defaults to the calibration's name."""
 
     _calibration: Any = PrivateAttr(default=None)
+    _probe: ProbeFile | None = PrivateAttr(default=None)
     _probed: NodeModel | None = PrivateAttr(default=None)
 
     @field_validator("calibration", "probe", mode="before")
@@ -126,11 +127,22 @@ class NodeGroupSpec(_Frozen):
             if self._calibration is None:
                 raise ValueError("a probe carries a calibration to its host: give `calibration`")
             try:
-                self._probed = carried_model(self._calibration, load_probe(self.probe),
-                                             str(self.probe))
+                self._probe = load_probe(self.probe)
+                self._probed = carried_model(self._calibration, self._probe, str(self.probe))
             except UserError as exc:
                 raise ValueError(str(exc)) from None
         return self
+
+    @property
+    def loaded_calibration(self) -> Calibration | None:
+        """The group's calibration as read from its file (None: an inline model)."""
+        calibration: Calibration | None = self._calibration
+        return calibration
+
+    @property
+    def loaded_probe(self) -> ProbeFile | None:
+        """The probe the calibration is carried with (None: none)."""
+        return self._probe
 
     @property
     def node_model(self) -> NodeModel:
@@ -353,7 +365,7 @@ def with_probe(loaded: LoadedScenario, probe: Path) -> tuple[LoadedScenario, lis
     probed = load_probe(probe)
     groups, carried = [], []
     for group in loaded.scenario.cluster.nodes:
-        cal = group._calibration
+        cal = group.loaded_calibration
         if (cal is None or cal.host_reference is None or cal.provenance.boot != probed.boot):
             groups.append(group)
             continue

@@ -56,6 +56,25 @@ def model_figures(model: NodeModel, count: int, interval_ms: float, draws: int,
     return predict(model, count, interval_ms, draws, seed).model_dump()
 
 
+def interval_parts(calibration: Calibration) -> tuple[list[str], list[str]]:
+    """What the intervals of the calibration's forecasts hold, and what they lack (a part
+    whose data the calibration does not record): an interval lacking a part is too narrow
+    for a single run."""
+    held, lacking = [], []
+    noise = calibration.run_noise
+    if noise is not None and noise.sigma:
+        held.append(f"run-to-run variability ({noise.runs} runs in {noise.configurations} "
+                    "replicated configurations)")
+    else:
+        lacking.append("no run-to-run variability: the calibration does not record it (refit)")
+    if any(e.source == "fitted" and e.high > e.low for e in calibration.parameters.values()):
+        held.append("parameter uncertainty (bootstrap intervals of the fitted parameters)")
+    else:
+        lacking.append("no parameter uncertainty: the calibration has no fitted parameter "
+                       "with a bootstrap interval")
+    return held, lacking
+
+
 def forecast(calibration: Calibration, count: int, interval_ms: float,
              probe: ProbeFile | None = None, probe_name: str = "probe") -> Forecast:
     """The forecast of one burst, carried to the probed host when a probe is given."""
@@ -76,19 +95,14 @@ def forecast(calibration: Calibration, count: int, interval_ms: float,
     central, bands = predict_with_intervals(
         calibration.model, calibration.parameters, calibration.settings.interval_level,
         calibration.settings.seed, figures, noise, adapt)
-    parts = ["parameter uncertainty (bootstrap intervals of the fitted parameters)"]
-    if calibration.run_noise is not None and calibration.run_noise.sigma:
-        parts.insert(0, f"run-to-run variability ({calibration.run_noise.runs} runs in "
-                        f"{calibration.run_noise.configurations} replicated configurations)")
-    else:
-        parts.append("no run-to-run variability: the calibration does not record it (refit)")
+    held, lacking = interval_parts(calibration)
     used = calibration.model if adapt is None else adapt(calibration.model)
     cores = probe.host.get("cores") if probe is not None else None
     record = {
         "calibration": calibration.name, "count": count, "interval_ms": interval_ms,
         **{name: central[name] for name in FIGURES},
         **{f"{name}_interval": bands[name] for name in FIGURES},
-        "interval_level": LEVEL, "interval_parts": parts, "host": host,
+        "interval_level": LEVEL, "interval_parts": held + lacking, "host": host,
         "work_s": used.work_s, "cores": used.cores,
         "extrapolation": extrapolations(data_range(calibration), count, interval_ms,
                                         None if cores is None else float(cores)),

@@ -1,6 +1,7 @@
 """What a node model predicts for one burst: first, p10, median, p95 and all-ready times.
 
-Runs the node model's ready_times over seeded work draws; calibrate and `measure predict` share it.
+Runs the node model's ready_times over seeded work draws; calibrate, `measure predict` and the
+reports of one-node scenarios (sim/report/node_forecast.py) share it.
 """
 
 from __future__ import annotations

@@ -15,10 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.model.intervals import FIGURES, LEVEL
 from sim.report import plots
 from sim.report.facts import FACTS_NOTE, facts, marked, unfinished, unfinished_note
+from sim.report.node_forecast import NodeForecast
 from sim.report.statistics import METRICS, STATISTICS, policy_statistics, slo_attainment
 
+FORECAST_TITLE = "The one node's bursts as `measure predict` forecasts them (s)"
 SLO_COLUMNS: dict[str, str] = {
     "time_to_first_s": "time to first ready",
     "time_to_all_s": "time to all ready",
@@ -45,6 +48,8 @@ class ReportInput:
     reference_intervals: Mapping[str, float] = field(default_factory=dict)
     """Policy -> the reference interval_ms it is compared with."""
     reference_source: str = ""
+    forecast: NodeForecast | None = None
+    """One-node scenarios: `measure predict`'s forecast of each burst the node launched."""
 
 
 @dataclass(frozen=True)
@@ -272,6 +277,23 @@ def reference_table(report: Report) -> tuple[list[str], list[list[str]]] | None:
     return header, rows
 
 
+def forecast_table(forecast: NodeForecast) -> tuple[list[str], list[list[str]]]:
+    """Each burst's five forecast figures (s), with their intervals when there are any."""
+    band = f" [{LEVEL:.0%}]" if forecast.interval_parts else ""
+    header = ["policy", "instances", "interval (ms)", "requests",
+              *[f"{name.removesuffix('_ready_s')}{band}" for name in FIGURES],
+              "outside the data"]
+    rows = []
+    for burst in forecast.bursts:
+        central, bands = burst.predicted.central, burst.predicted.intervals
+        cells = [with_ci(central[name], *(bands[name] if bands else (math.nan, math.nan)))
+                 for name in FIGURES]
+        rows.append([burst.policy, str(burst.count), f"{burst.interval_ms:g}",
+                     str(burst.requests), *cells,
+                     "; ".join(burst.predicted.extrapolation) or "–"])
+    return header, rows
+
+
 def slo_table(report: Report) -> tuple[list[str], list[list[str]]] | None:
     if report.slo.empty:
         return None
@@ -339,6 +361,11 @@ def render_markdown(report: Report, figure_dir: str = "figures") -> str:
     if sizes is not None:
         parts += ["## By request size (mean over all requests of that size)", "",
                   _md_table(*sizes), ""]
+    if data.forecast is not None:
+        parts += [f"## {FORECAST_TITLE}", ""]
+        for line in data.forecast.notes():
+            parts += [line, ""]
+        parts += [_md_table(*forecast_table(data.forecast)), ""]
     parts += ["## Run facts", "", FACTS_NOTE, "", _md_table(*facts_table(report)), ""]
     parts += ["## Figures", ""]
     for figure in report.figures:
@@ -425,6 +452,10 @@ def render_html(report: Report) -> str:
     if sizes is not None:
         out += ["<h2>By request size (mean over all requests of that size)</h2>",
                 _html_table(*sizes, "sizes")]
+    if data.forecast is not None:
+        out += [f"<h2>{esc(FORECAST_TITLE)}</h2>"]
+        out += [f"<p>{esc(line)}</p>" for line in data.forecast.notes()]
+        out += [_html_table(*forecast_table(data.forecast), "forecast")]
     out += ["<h2>Run facts</h2>", f"<p>{FACTS_NOTE}</p>",
             _html_table(*facts_table(report), "facts"), "<h2>Figures</h2>"]
     for figure in report.figures:
@@ -439,7 +470,8 @@ def render_html(report: Report) -> str:
 
 
 def write_report(report: Report, out_dir: Path) -> dict[str, Path]:
-    """report.md with figures/*.png beside it, report.html (self-contained), summary.csv."""
+    """report.md with figures/*.png beside it, report.html (self-contained), summary.csv, and
+    for a one-node scenario forecast.json (its bursts as `measure predict --json` has them)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     figure_dir = out_dir / "figures"
     figure_dir.mkdir(exist_ok=True)
@@ -453,4 +485,8 @@ def write_report(report: Report, out_dir: Path) -> dict[str, Path]:
     paths["markdown"].write_text(render_markdown(report), encoding="utf-8")
     paths["html"].write_text(render_html(report), encoding="utf-8")
     report.statistics.to_csv(paths["summary"], index=False)
+    if report.input.forecast is not None:
+        paths["forecast"] = out_dir / "forecast.json"
+        paths["forecast"].write_text(json.dumps(report.input.forecast.to_json(), indent=2) + "\n",
+                                     encoding="utf-8")
     return paths
