@@ -17,6 +17,7 @@ from sim.model.forecast import forecast
 from sim.model.intervals import FIGURES
 from sim.model.predict import predict
 from sim.model.probe import HostSpeed, ProbeFile, load_probe
+from sim.report import node_forecast as node_forecast_module
 from sim.report.comparison import FORECAST_TITLE
 from sim.report.node_forecast import (
     INLINE,
@@ -92,6 +93,17 @@ def test_each_burst_is_forecast_as_measure_predict_forecasts_it(tmp_path: Path) 
             assert low < burst.predicted.central[name] < high, (burst, name)
     assert made.interval_parts[0].startswith("run-to-run variability (210 runs")
     assert any("cap 4" in note and "unevenly" in note for note in made.notes())
+
+
+def test_beyond_the_most_bursts_the_report_counts_those_left_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Four distinct bursts, each launched twice: with room for one, the smallest is kept.
+    monkeypatch.setattr(node_forecast_module, "MAX_BURSTS", 1)
+    made = run(scenario_file(tmp_path, f"calibration: {PAPER}"))
+    assert made is not None
+    assert [(b.policy, b.count, b.interval_ms) for b in made.bursts] == [("immediate", 20, 0.0)]
+    assert made.left_out == 3
+    assert "3 other bursts, launched less often, are not forecast (at most 1)." in made.notes()
 
 
 @pytest.mark.parametrize("lack", ["run_noise", "parameters"])
