@@ -6,8 +6,9 @@ benchmark's workloads, so that a refactoring can be shown to leave records bit f
     diff before.json after.json
 
 Each table is hashed column by column (name, Arrow type and the raw values), so a change in
-any value, in column order or in type changes its digest. Everything runs in subprocesses whose
-PYTHONPATH is the tree under test.
+any value, in column order or in type changes its digest. With --columns each column gets its
+own digest (`table:column`): a change that adds a column shows as that column alone. Everything
+runs in subprocesses whose PYTHONPATH is the tree under test.
 """
 
 from __future__ import annotations
@@ -58,9 +59,16 @@ def table_digest(table: pa.Table) -> str:
     return h.hexdigest()
 
 
-def digests(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): table_digest(pq.read_table(p))
-            for p in sorted(folder.rglob("*.parquet"))}
+def digests(folder: Path, by_column: bool = False) -> dict[str, str]:
+    out = {}
+    for path in sorted(folder.rglob("*.parquet")):
+        name, table = str(path.relative_to(folder)), pq.read_table(path)
+        if not by_column:
+            out[name] = table_digest(table)
+            continue
+        for column in table.column_names:
+            out[f"{name}:{column}"] = table_digest(table.select([column]))
+    return out
 
 
 def run(tree: Path, args: list[str]) -> None:
@@ -75,6 +83,7 @@ def main(
     out: Annotated[Path, typer.Option(help="JSON file of digests")],
     tree: Annotated[Path, typer.Option(help="checkout whose simulator runs")] = ROOT,
     scenarios: Annotated[str, typer.Option(help="comma-separated scenario names (all)")] = "",
+    columns: Annotated[bool, typer.Option(help="one digest per column")] = False,
 ) -> None:
     tree = tree.resolve()
     names = scenarios.split(",") if scenarios else sorted(
@@ -87,13 +96,13 @@ def main(
             command = "sweep" if "\nsweep:" in path.read_text() else "run"
             run(tree, ["-c", "from sim.cli import main; main()", command, str(path),
                        "--out", str(folder)])
-            result[f"scenario:{name}"] = digests(folder)
+            result[f"scenario:{name}"] = digests(folder, columns)
             print(f"{name}: {len(result[f'scenario:{name}'])} tables", file=sys.stderr)
         for policy in ("immediate", "spaced"):
             folder = Path(tmp) / f"speed-{policy}"
             folder.mkdir()
             run(tree, ["-c", SPEED_RUN, "100", "100000", policy, str(folder)])
-            result[f"speed:{policy}"] = digests(folder)
+            result[f"speed:{policy}"] = digests(folder, columns)
             print(f"speed {policy}: {len(result[f'speed:{policy}'])} tables", file=sys.stderr)
     out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
 

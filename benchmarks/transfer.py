@@ -23,7 +23,6 @@ import numpy as np
 import typer
 
 from measure.calibration.data import load_calibration_data
-from measure.calibration.forecast import forecast
 from measure.calibration.host_costs import figures_of
 from measure.harness.burst import BurstResult
 from measure.harness.guest import BootPath
@@ -31,6 +30,7 @@ from measure.harness.probe import run_probe
 from measure.harness.records import LAUNCHERS, LauncherMode
 from measure.harness.sweep import SweepPoint, run_sweep
 from sim.model.calibration import load_calibration, with_launcher
+from sim.model.forecast import forecast
 from sim.model.intervals import FIGURES
 from sim.model.probe import load_probe
 from sim.model.units import milliseconds

@@ -31,9 +31,9 @@ from pydantic import (
 from sim.engine.cluster import Cluster, NodeGroup
 from sim.errors import UserError
 from sim.files import load_yaml_model
-from sim.model.calibration import carried_model, with_launcher
+from sim.model.calibration import Calibration, carried_model, with_launcher
 from sim.model.node_model import LauncherMode, NodeModel
-from sim.model.probe import load_probe
+from sim.model.probe import ProbeFile, load_probe
 from sim.model.ranges import DataRange, data_range
 from sim.policies import PolicySpec
 from sim.workloads.processes import DailyWorkload, MMPPWorkload, PoissonWorkload, TraceWorkload
@@ -103,6 +103,7 @@ class NodeGroupSpec(_Frozen):
     """Label of the group; defaults to the calibration's name."""
 
     _calibration: Any = PrivateAttr(default=None)
+    _probe: ProbeFile | None = PrivateAttr(default=None)
     _probed: NodeModel | None = PrivateAttr(default=None)
     _launched: NodeModel | None = PrivateAttr(default=None)
 
@@ -130,8 +131,8 @@ class NodeGroupSpec(_Frozen):
             if self._calibration is None:
                 raise ValueError("a probe carries a calibration to its host: give `calibration`")
             try:
-                self._probed = carried_model(self._calibration, load_probe(self.probe),
-                                             str(self.probe))
+                self._probe = load_probe(self.probe)
+                self._probed = carried_model(self._calibration, self._probe, str(self.probe))
             except UserError as exc:
                 raise ValueError(str(exc)) from None
         try:
@@ -139,6 +140,21 @@ class NodeGroupSpec(_Frozen):
         except UserError as exc:
             raise ValueError(str(exc)) from None
         return self
+
+    @property
+    def loaded_calibration(self) -> Calibration | None:
+        """The group's calibration as read from its file, with the group's launcher (None: an
+        inline model)."""
+        calibration: Calibration | None = self._calibration
+        if calibration is None or self.launcher is None:
+            return calibration
+        return calibration.model_copy(update={"model": with_launcher(
+            calibration.model, self.launcher, "launcher: fair")})
+
+    @property
+    def loaded_probe(self) -> ProbeFile | None:
+        """The probe the calibration is carried with (None: none)."""
+        return self._probe
 
     @property
     def _base_model(self) -> NodeModel:
@@ -235,8 +251,8 @@ class ReferenceSpec(_Frozen):
     """Measured bursts to set beside the simulated ones (the study's table for paper-host)."""
 
     path: Path
-    """CSV with count, interval_ms, first_ready_s, all_ready_s (other columns ignored; rows of
-    one (count, interval) are averaged)."""
+    """CSV with count, interval_ms, first_ready_s, all_ready_s and, if measured, p10_ready_s
+    (other columns ignored; rows of one (count, interval) are averaged)."""
     intervals_ms: dict[str, float] = Field(min_length=1)
     """Policy label -> the interval_ms of the CSV rows it is compared with."""
     source: str = ""
@@ -366,7 +382,7 @@ def with_probe(loaded: LoadedScenario, probe: Path) -> tuple[LoadedScenario, lis
     probed = load_probe(probe)
     groups, carried = [], []
     for group in loaded.scenario.cluster.nodes:
-        cal = group._calibration
+        cal = group.loaded_calibration
         if (cal is None or cal.host_reference is None or cal.provenance.boot != probed.boot):
             groups.append(group)
             continue

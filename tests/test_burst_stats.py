@@ -9,7 +9,7 @@ import pytest
 
 from measure.harness.records import InstanceRow
 from measure.harness.summary import burst_summary, per_run
-from sim.model.burst_stats import burst_figures, quantile
+from sim.model.burst_stats import burst_figures, interpolate, quantile, quantile_ranks
 
 
 def rows(ready: list[float], statuses: list[str] | None = None) -> list[InstanceRow]:
@@ -57,3 +57,16 @@ def test_launch_lateness_is_in_milliseconds() -> None:
     summary = burst_summary(rows([1.0, 2.0, 3.0, 4.0]))
     assert summary["launch_late_p50_ms"] == pytest.approx(1.5)
     assert summary["launch_late_max_ms"] == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("q", [0.0, 0.1, 0.25, 0.5, 0.95, 1.0])
+def test_two_order_statistics_give_the_quantile_bit_for_bit(q: float) -> None:
+    # The engine's p10 comes from two order statistics; numpy's quantile sees them all.
+    rng = np.random.default_rng([2016, round(q * 100)])
+    for count in [*range(1, 64), 99, 100, 101, 999, 1000]:
+        for ready in (np.sort(rng.lognormal(0.0, 1.0, count)),
+                      np.sort(np.round(rng.uniform(0.0, 3.0, count), 1))):  # with ties
+            lower, upper, weight = quantile_ranks(count, q)
+            got = interpolate(float(ready[lower]), float(ready[upper]), weight)
+            assert got == float(np.quantile(ready, q)), (count, q)
+            assert ready[lower] <= got <= ready[upper]

@@ -15,8 +15,8 @@ from measure.calibration.families import FAMILY_BY_NAME
 from measure.calibration.family_fit import fit_family
 from measure.calibration.objective import Evaluator, replicate_noise
 from measure.calibration.options import CalibrateOptions
-from measure.calibration.predict import predict
 from sim.model.node_model import NodeModel
+from sim.model.predict import predict
 
 TRUE = NodeModel(cores=2, work_s=0.05, delay_s=0.3, work_cv=0.2)
 

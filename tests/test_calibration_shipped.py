@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from measure.calibration.data import sha256_of
-from measure.calibration.predict import predict
 from sim.model.calibration import load_calibration
+from sim.model.predict import predict
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "calibration").glob("*.json"))

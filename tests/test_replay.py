@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from measure.calibration.predict import burst_ready_times
 from measure.calibration.validate import validate_run
 from measure.harness.burst import run_burst
 from measure.harness.dataset import load_instances, load_manifests
 from measure.harness.replay import replay_spec
 from sim.errors import UserError
 from sim.model.calibration import load_calibration
+from sim.model.predict import burst_ready_times
 from sim.model.ready_times import ready_times
 from sim.model.schedule import LaunchSchedule, ScheduledLaunch, load_schedule, write_schedule
 

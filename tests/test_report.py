@@ -24,6 +24,7 @@ from sim.report.comparison import (
     reference_table,
     render_html,
     size_class,
+    size_table,
     write_report,
 )
 from sim.report.statistics import METRICS, Metric, policy_statistics, slo_attainment
@@ -231,3 +232,39 @@ def test_the_reference_table_sets_measured_beside_simulated_by_size_and_interval
     assert rows[("100", "i13")] == ["3.000", "3.000", "+0%", "5.000", "5.000", "+0%"]
     # 800 is not in the measured table (held out): simulated only.
     assert rows[("800", "i7")] == ["–", "9.000", "–", "–", "20.000", "–"]
+
+
+def p10_requests() -> pd.DataFrame:
+    """Policy A: two requests of 10 and one of 20, with their arrival, first, p10, all ready."""
+    frame = pd.DataFrame({
+        "policy": ["A"] * 3, "replication": [0, 1, 0], "request_id": [0, 0, 1],
+        "count": [10, 10, 20], "arrival_s": [0.0, 5.0, 10.0], "first_ready_s": [1.0, 6.5, 11.0],
+        "p10_ready_s": [1.5, 7.0, 12.0], "all_ready_s": [3.0, 9.0, 15.0],
+    })
+    frame["time_to_first_s"] = frame.first_ready_s - frame.arrival_s
+    frame["time_to_all_s"] = frame.all_ready_s - frame.arrival_s
+    return frame
+
+
+def test_the_size_table_gives_time_to_first_p10_and_all_ready_from_arrival() -> None:
+    data = ReportInput("t", "", ("A",), None, {"requests": p10_requests()})
+    table = size_table(Report(data, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), ()))
+    assert table is not None
+    assert table[0] == ["instances", "A: first / p10 / all (s)"]
+    # Size 10: first (1 + 1.5) / 2, p10 (1.5 + 2) / 2, all (3 + 4) / 2 seconds after arrival.
+    assert table[1] == [["10", "1.250 / 1.750 / 3.500"], ["20", "1.000 / 2.000 / 5.000"]]
+
+
+def test_a_reference_with_p10_is_compared_on_p10_too() -> None:
+    measured = pd.DataFrame({"count": [10, 10], "interval_ms": [5, 5],
+                             "first_ready_s": [1.0, 2.0], "p10_ready_s": [2.0, 2.0],
+                             "all_ready_s": [4.0, 4.0]})
+    data = ReportInput("t", "", ("A",), None, {"requests": p10_requests()},
+                       reference=measured, reference_intervals={"A": 5})
+    table = reference_table(Report(data, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), ()))
+    assert table is not None
+    assert table[0][3:] == ["first: measured", "simulated", "error", "p10: measured",
+                            "simulated", "error", "all: measured", "simulated", "error"]
+    # Size 10 at 5 ms: measured p10 2 s, simulated 1.75 s: -12.5 %, shown as -12%.
+    assert table[1][0] == ["10", "A", "5", "1.500", "1.250", "-17%", "2.000", "1.750", "-12%",
+                           "4.000", "3.500", "-12%"]

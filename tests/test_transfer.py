@@ -9,9 +9,9 @@ import pytest
 
 from measure.calibration.data import Burst
 from measure.calibration.host_costs import host_reference, measured_work
-from measure.calibration.predict import DEFAULT_SEED, burst_ready_times, planned_launches
 from sim.model import burst_stats
 from sim.model.node_model import NodeModel, work_from_normal
+from sim.model.predict import DEFAULT_SEED, burst_ready_times, planned_launches
 from sim.model.probe import (
     EARLY_INSTANCES,
     PROBE_COUNT,

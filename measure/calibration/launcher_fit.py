@@ -22,7 +22,6 @@ from scipy.optimize import minimize_scalar
 
 from measure.calibration.baseline import design, fit_line
 from measure.calibration.data import Burst, CalibrationData, ConfigKey
-from measure.calibration.forecast import model_figures
 from measure.calibration.host_costs import figures_of, host_reference
 from sim.errors import UserError
 from sim.model.calibration import (
@@ -32,6 +31,7 @@ from sim.model.calibration import (
     LauncherFit,
     ParameterEstimate,
 )
+from sim.model.forecast import model_figures
 from sim.model.node_model import NodeModel
 from sim.model.probe import transfer
 

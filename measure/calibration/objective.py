@@ -13,10 +13,10 @@ import numpy as np
 
 from measure.calibration.data import Burst, ConfigKey
 from measure.calibration.host_costs import works_from_cpu
-from measure.calibration.predict import burst_ready_times, planned_launches
 from sim.model import calibration as cf
 from sim.model.burst_stats import first_ready, last_ready, quantile
 from sim.model.node_model import NodeModel
+from sim.model.predict import burst_ready_times, planned_launches
 from sim.model.ready_times import ready_times
 
 QUANTILES = 50

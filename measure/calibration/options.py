@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from measure.calibration.predict import DEFAULT_SEED
+from sim.model.predict import DEFAULT_SEED
 
 Progress = Callable[[str], None]
 

@@ -14,13 +14,13 @@ from pydantic import BaseModel, ConfigDict
 from scipy.stats import wasserstein_distance
 
 from measure.calibration.host_costs import works_from_cpu
-from measure.calibration.predict import burst_ready_times
 from measure.harness.dataset import incomplete_runs, load_instances, load_manifests
 from measure.harness.records import launcher_mode
 from sim.errors import UserError
 from sim.model.burst_stats import burst_figures
 from sim.model.calibration import Calibration, carried_model, load_calibration
 from sim.model.node_model import LauncherMode
+from sim.model.predict import burst_ready_times
 from sim.model.probe import load_probe
 from sim.model.ready_times import ready_times
 

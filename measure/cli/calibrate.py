@@ -17,12 +17,12 @@ import typer
 from measure.calibration.data import load_calibration_data
 from measure.calibration.families import FAMILY_BY_NAME
 from measure.calibration.fit import CalibrateOptions, calibrate, candidate_families, check_design
-from measure.calibration.forecast import forecast
 from measure.calibration.launcher_fit import fit_launcher
 from measure.calibration.validate import validate_dataset
 from measure.harness.records import LAUNCHERS
 from sim.errors import UserError
 from sim.model.calibration import HostInfo, load_calibration, with_launcher, write_calibration
+from sim.model.forecast import forecast
 from sim.model.probe import load_probe
 
 LOSSES = ("soft_l1", "huber", "cauchy", "linear")

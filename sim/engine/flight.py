@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from sim.engine.records import Row
 from sim.engine.request import Request
+from sim.model.burst_stats import P10, interpolate, quantile_ranks
 
 SimTime = float
 
@@ -17,8 +18,9 @@ class RequestState:
     """A request between its arrival and its last instance ready."""
 
     __slots__ = (
-        "arrival", "count", "first_ready", "latency_sum", "launched", "launched_mask", "lifetime",
-        "nodes", "ready", "request", "request_id", "scale", "z",
+        "arrival", "count", "early", "first_ready", "latency_sum", "launched", "launched_mask",
+        "lifetime", "nodes", "p10_need", "p10_ranks", "ready", "request", "request_id", "scale",
+        "z",
     )
 
     def __init__(self, request: Request, z: list[float] | None) -> None:
@@ -35,6 +37,11 @@ class RequestState:
         """1 for each instance index already launched."""
         self.ready = 0
         self.first_ready = math.nan
+        self.p10_ranks = quantile_ranks(request.count, P10)
+        self.p10_need = self.p10_ranks[1] + 1
+        """How many of the earliest ready times p10 depends on."""
+        self.early: list[float] = []
+        """The first p10_need ready times, in order (the engine appends them)."""
         self.latency_sum = 0.0
         self.nodes: set[int] = set()
 
@@ -60,10 +67,18 @@ class RequestState:
         all_ready = end if complete else math.nan
         return (
             request.request_id, request.tenant, request.count, request.arrival_s,
-            self.first_ready, all_ready, self.first_ready - request.arrival_s,
+            self.first_ready, self.p10_ready(), all_ready, self.first_ready - request.arrival_s,
             all_ready - request.arrival_s, len(self.nodes),
             self.latency_sum / self.ready if self.ready else math.nan, self.ready, complete,
         )
+
+    def p10_ready(self) -> float:
+        """When 10 % of the instances were ready (burst_stats' quantile of all the request's
+        ready times); NaN when the run ended before the instances it depends on were."""
+        lower, upper, weight = self.p10_ranks
+        if len(self.early) <= upper:
+            return math.nan
+        return interpolate(self.early[lower], self.early[upper], weight)
 
 
 Flight = tuple[RequestState, int, float]

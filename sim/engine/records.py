@@ -52,6 +52,9 @@ class RequestRecord:
     count: int
     arrival_s: float
     first_ready_s: float
+    p10_ready_s: float
+    """When 10 % of the instances were ready: the linear quantile at 0.1 of the request's ready
+    times (sim.model.burst_stats); NaN when the run ended before it."""
     all_ready_s: float
     """NaN when the run ended before every instance was ready."""
     time_to_first_s: float

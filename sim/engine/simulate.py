@@ -231,6 +231,8 @@ class Simulation:
                             st.ready += 1
                             if st.ready == 1:
                                 st.first_ready = now
+                            if st.ready <= st.p10_need:
+                                st.early.append(now)
                             if st.ready == st.count:
                                 self._finish(st, now)
                             self._ready_request = st.request

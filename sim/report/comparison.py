@@ -15,10 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.model.intervals import FIGURES, LEVEL
 from sim.report import plots
 from sim.report.facts import FACTS_NOTE, facts, marked, unfinished, unfinished_note
+from sim.report.node_forecast import NodeForecast
 from sim.report.statistics import METRICS, STATISTICS, policy_statistics, slo_attainment
 
+FORECAST_TITLE = "The one node's bursts as `measure predict` forecasts them (s)"
 SLO_COLUMNS: dict[str, str] = {
     "time_to_first_s": "time to first ready",
     "time_to_all_s": "time to all ready",
@@ -40,10 +43,13 @@ class ReportInput:
     """Request column -> limit (s): the report gives the fraction of requests within it."""
     provenance: Mapping[str, Any] = field(default_factory=dict)
     reference: pd.DataFrame | None = None
-    """Measured bursts: count, interval_ms, first_ready_s, all_ready_s."""
+    """Measured bursts: count, interval_ms, first_ready_s, all_ready_s (p10_ready_s too, when
+    measured)."""
     reference_intervals: Mapping[str, float] = field(default_factory=dict)
     """Policy -> the reference interval_ms it is compared with."""
     reference_source: str = ""
+    forecast: NodeForecast | None = None
+    """One-node scenarios: `measure predict`'s forecast of each burst the node launched."""
 
 
 @dataclass(frozen=True)
@@ -205,15 +211,21 @@ def size_class(count: int, exact: bool) -> tuple[int, str]:
     return low, str(low) if low == high else f"{low}–{high}"
 
 
+def time_to_p10(requests: pd.DataFrame) -> pd.Series:
+    """Seconds from each request's arrival until 10 % of its instances were ready (the
+    records keep the time itself, p10_ready_s, as they keep first_ready_s)."""
+    return requests.p10_ready_s - requests.arrival_s
+
+
 def size_table(report: Report, max_exact: int = 12) -> tuple[list[str], list[list[str]]] | None:
-    """Mean time to first / to all ready by request size (pooled over replications): the
-    study's table when each size is one burst."""
+    """Mean time to first / to 10 % / to all ready by request size (pooled over replications):
+    the study's table when each size is one burst."""
     requests = report.input.tables["requests"]
     if requests.empty:
         return None
     exact = requests["count"].nunique() <= max_exact
     classes = requests["count"].map(lambda c: size_class(int(c), exact))
-    header = ["instances", *[f"{p}: first / all (s)" for p in report.input.policies]]
+    header = ["instances", *[f"{p}: first / p10 / all (s)" for p in report.input.policies]]
     rows = []
     for key in sorted(set(classes)):
         mine = requests[classes == key]
@@ -221,6 +233,7 @@ def size_table(report: Report, max_exact: int = 12) -> tuple[list[str], list[lis
         for policy in report.input.policies:
             sel = mine[mine.policy == policy]
             row.append(f"{fmt(float(sel.time_to_first_s.mean()))} / "
+                       f"{fmt(float(time_to_p10(sel).mean()))} / "
                        f"{fmt(float(sel.time_to_all_s.mean()))}" if len(sel) else "–")
         rows.append(row)
     return header, rows
@@ -233,26 +246,51 @@ def _rel(simulated: float, measured: float) -> str:
 
 
 def reference_table(report: Report) -> tuple[list[str], list[list[str]]] | None:
-    """Measured against simulated first and all ready, by request size and interval."""
+    """Measured against simulated first, p10 (when the reference has p10_ready_s) and all
+    ready, by request size and interval."""
     data = report.input
     if data.reference is None or not data.reference_intervals:
         return None
-    means = data.reference.groupby(["count", "interval_ms"], as_index=False)[
-        ["first_ready_s", "all_ready_s"]].mean()
-    measured = {(int(c), float(i)): (float(f), float(a))
-                for c, i, f, a in means.itertuples(index=False)}
+    figures = [f for f in ("first_ready_s", "p10_ready_s", "all_ready_s")
+               if f in data.reference.columns]
+    means = data.reference.groupby(["count", "interval_ms"], as_index=False)[figures].mean()
+    measured = {(int(row["count"]), float(row["interval_ms"])): row for row in
+                means.to_dict("records")}
     requests = data.tables["requests"]
-    header = ["instances", "policy", "interval (ms)", "first: measured", "simulated", "error",
-              "all: measured", "simulated", "error"]
+    simulated = {"first_ready_s": requests.time_to_first_s, "all_ready_s": requests.time_to_all_s}
+    if "p10_ready_s" in figures:
+        simulated["p10_ready_s"] = time_to_p10(requests)
+    header = ["instances", "policy", "interval (ms)"]
+    for figure in figures:
+        header += [f"{figure.removesuffix('_ready_s')}: measured", "simulated", "error"]
     rows = []
     for count in sorted(int(c) for c in requests["count"].unique()):
         for policy, interval in data.reference_intervals.items():
-            sim = requests[(requests.policy == policy) & (requests["count"] == count)]
-            first = float(sim.time_to_first_s.mean()) if len(sim) else math.nan
-            last = float(sim.time_to_all_s.mean()) if len(sim) else math.nan
-            m_first, m_all = measured.get((count, float(interval)), (math.nan, math.nan))
-            rows.append([str(count), policy, f"{interval:g}", fmt(m_first), fmt(first),
-                         _rel(first, m_first), fmt(m_all), fmt(last), _rel(last, m_all)])
+            chosen = (requests.policy == policy) & (requests["count"] == count)
+            key = (count, float(interval))
+            row = [str(count), policy, f"{interval:g}"]
+            for figure in figures:
+                sim = float(simulated[figure][chosen].mean()) if chosen.any() else math.nan
+                seen = float(measured[key][figure]) if key in measured else math.nan
+                row += [fmt(seen), fmt(sim), _rel(sim, seen)]
+            rows.append(row)
+    return header, rows
+
+
+def forecast_table(forecast: NodeForecast) -> tuple[list[str], list[list[str]]]:
+    """Each burst's five forecast figures (s), with their intervals when there are any."""
+    band = f" [{LEVEL:.0%}]" if forecast.interval_parts else ""
+    header = ["policy", "instances", "interval (ms)", "requests",
+              *[f"{name.removesuffix('_ready_s')}{band}" for name in FIGURES],
+              "outside the data"]
+    rows = []
+    for burst in forecast.bursts:
+        central, bands = burst.predicted.central, burst.predicted.intervals
+        cells = [with_ci(central[name], *(bands[name] if bands else (math.nan, math.nan)))
+                 for name in FIGURES]
+        rows.append([burst.policy, str(burst.count), f"{burst.interval_ms:g}",
+                     str(burst.requests), *cells,
+                     "; ".join(burst.predicted.extrapolation) or "–"])
     return header, rows
 
 
@@ -323,6 +361,11 @@ def render_markdown(report: Report, figure_dir: str = "figures") -> str:
     if sizes is not None:
         parts += ["## By request size (mean over all requests of that size)", "",
                   _md_table(*sizes), ""]
+    if data.forecast is not None:
+        parts += [f"## {FORECAST_TITLE}", ""]
+        for line in data.forecast.notes():
+            parts += [line, ""]
+        parts += [_md_table(*forecast_table(data.forecast)), ""]
     parts += ["## Run facts", "", FACTS_NOTE, "", _md_table(*facts_table(report)), ""]
     parts += ["## Figures", ""]
     for figure in report.figures:
@@ -409,6 +452,10 @@ def render_html(report: Report) -> str:
     if sizes is not None:
         out += ["<h2>By request size (mean over all requests of that size)</h2>",
                 _html_table(*sizes, "sizes")]
+    if data.forecast is not None:
+        out += [f"<h2>{esc(FORECAST_TITLE)}</h2>"]
+        out += [f"<p>{esc(line)}</p>" for line in data.forecast.notes()]
+        out += [_html_table(*forecast_table(data.forecast), "forecast")]
     out += ["<h2>Run facts</h2>", f"<p>{FACTS_NOTE}</p>",
             _html_table(*facts_table(report), "facts"), "<h2>Figures</h2>"]
     for figure in report.figures:
@@ -423,7 +470,8 @@ def render_html(report: Report) -> str:
 
 
 def write_report(report: Report, out_dir: Path) -> dict[str, Path]:
-    """report.md with figures/*.png beside it, report.html (self-contained), summary.csv."""
+    """report.md with figures/*.png beside it, report.html (self-contained), summary.csv, and
+    for a one-node scenario forecast.json (its bursts as `measure predict --json` has them)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     figure_dir = out_dir / "figures"
     figure_dir.mkdir(exist_ok=True)
@@ -437,4 +485,8 @@ def write_report(report: Report, out_dir: Path) -> dict[str, Path]:
     paths["markdown"].write_text(render_markdown(report), encoding="utf-8")
     paths["html"].write_text(render_html(report), encoding="utf-8")
     report.statistics.to_csv(paths["summary"], index=False)
+    if report.input.forecast is not None:
+        paths["forecast"] = out_dir / "forecast.json"
+        paths["forecast"].write_text(json.dumps(report.input.forecast.to_json(), indent=2) + "\n",
+                                     encoding="utf-8")
     return paths

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from sim.errors import UserError
 from sim.report.comparison import ReportInput, build_report, write_report
+from sim.report.node_forecast import node_forecast
 from sim.scenario import LoadedScenario, node_extrapolations
 
 CSV_MAX_ROWS = 100_000
@@ -38,7 +39,8 @@ def write_records(tables: dict[str, pa.Table], out: Path) -> dict[str, str]:
 
 def report_input(loaded: LoadedScenario, frames: dict[str, pd.DataFrame],
                  extrapolation: list[str]) -> ReportInput:
-    """What the report of a `sim run` shows, from the scenario and the record tables."""
+    """What the report of a `sim run` shows, from the scenario and the record tables (for one
+    node, with the forecast of each burst it launched)."""
     sc = loaded.scenario
     ref = sc.reference
     provenance = {**loaded.provenance(), "extrapolation": extrapolation or [
@@ -50,6 +52,7 @@ def report_input(loaded: LoadedScenario, frames: dict[str, pd.DataFrame],
         reference=pd.read_csv(ref.path) if ref is not None else None,
         reference_intervals=ref.intervals_ms if ref is not None else {},
         reference_source=ref.source if ref is not None else "",
+        forecast=node_forecast(sc, frames, extrapolation),
     )
 
 
@@ -84,7 +87,8 @@ def _write_run(loaded: LoadedScenario, tables: dict[str, pa.Table], out: Path) -
     frames = {kind: table.to_pandas() for kind, table in tables.items()}
     peaks = frames["nodes"].groupby("node").peak_in_flight.max()
     extrapolation = node_extrapolations(loaded.scenario, {int(n): int(p) for n, p in peaks.items()})
-    report = build_report(report_input(loaded, frames, extrapolation))
+    data = report_input(loaded, frames, extrapolation)
+    report = build_report(data)
     files = {k: str(v) for k, v in write_report(report, out).items()}
     metrics: dict[str, Any] = {}
     for row in report.statistics.to_dict("records"):
@@ -100,4 +104,5 @@ def _write_run(loaded: LoadedScenario, tables: dict[str, pa.Table], out: Path) -
         "replications": sc.replications, "seed": sc.seed, "policies": list(sc.policy_names),
         "baseline": sc.baseline_policy, "metrics": metrics, "report": files, "records": records,
         "extrapolation": extrapolation,
+        "one_node_forecast": None if data.forecast is None else data.forecast.to_json(),
     }

@@ -1,6 +1,7 @@
 """What a node model predicts for one burst: first, p10, median, p95 and all-ready times.
 
-Runs the node model's ready_times over seeded work draws; calibrate and `measure predict` share it.
+Runs the node model's ready_times over seeded work draws; calibrate, `measure predict` and the
+reports of one-node scenarios (sim/report/node_forecast.py) share it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy.special import ndtri
 
-from sim.model.burst_stats import first_ready, last_ready, median, quantile
+from sim.model.burst_stats import P10, first_ready, last_ready, median, quantile
 from sim.model.calibration import Calibration
 from sim.model.node_model import NodeModel, work_from_normal
 from sim.model.ready_times import ready_times
@@ -71,7 +72,7 @@ def summarise(times: np.ndarray) -> ReadyPrediction:
     """Mean over draws (rows) of each draw's first, p10, median, p95 and last ready time."""
     return ReadyPrediction(
         first_ready_s=float(np.mean(first_ready(times))),
-        p10_ready_s=float(np.mean(quantile(times, 0.1))),
+        p10_ready_s=float(np.mean(quantile(times, P10))),
         median_ready_s=float(np.mean(median(times))),
         p95_ready_s=float(np.mean(quantile(times, 0.95))),
         all_ready_s=float(np.mean(last_ready(times))),

@@ -9,11 +9,11 @@ from functools import partial
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from measure.calibration.predict import predict
 from sim.errors import UserError
 from sim.model.calibration import Calibration
 from sim.model.intervals import FIGURES, LEVEL, RunNoise, predict_with_intervals
 from sim.model.node_model import NodeModel
+from sim.model.predict import predict
 from sim.model.probe import ProbeFile, check_probe, transfer
 from sim.model.ranges import data_range, extrapolations
 
@@ -43,9 +43,9 @@ class Forecast(BaseModel):
     interval_parts: list[str]
     """What the intervals hold: run-to-run variability, parameter uncertainty."""
     host: str
+    """The calibration's host, or the probed host the model was carried to."""
     launcher: str
     """realtime (launches on time) or fair (the launcher shares the cores: launch_cpu_s)."""
-    """The calibration's host, or the probed host the model was carried to."""
     work_s: float
     cores: float
     extrapolation: list[str]
@@ -56,6 +56,25 @@ def model_figures(model: NodeModel, count: int, interval_ms: float, draws: int,
                   seed: int) -> dict[str, float]:
     """The five figures of `predict` as a mapping (what the interval code takes)."""
     return predict(model, count, interval_ms, draws, seed).model_dump()
+
+
+def interval_parts(calibration: Calibration) -> tuple[list[str], list[str]]:
+    """What the intervals of the calibration's forecasts hold, and what they lack (a part
+    whose data the calibration does not record): an interval lacking a part is too narrow
+    for a single run."""
+    held, lacking = [], []
+    noise = calibration.run_noise
+    if noise is not None and noise.sigma:
+        held.append(f"run-to-run variability ({noise.runs} runs in {noise.configurations} "
+                    "replicated configurations)")
+    else:
+        lacking.append("no run-to-run variability: the calibration does not record it (refit)")
+    if any(e.source == "fitted" and e.high > e.low for e in calibration.parameters.values()):
+        held.append("parameter uncertainty (bootstrap intervals of the fitted parameters)")
+    else:
+        lacking.append("no parameter uncertainty: the calibration has no fitted parameter "
+                       "with a bootstrap interval")
+    return held, lacking
 
 
 def forecast(calibration: Calibration, count: int, interval_ms: float,
@@ -78,19 +97,14 @@ def forecast(calibration: Calibration, count: int, interval_ms: float,
     central, bands = predict_with_intervals(
         calibration.model, calibration.parameters, calibration.settings.interval_level,
         calibration.settings.seed, figures, noise, adapt)
-    parts = ["parameter uncertainty (bootstrap intervals of the fitted parameters)"]
-    if calibration.run_noise is not None and calibration.run_noise.sigma:
-        parts.insert(0, f"run-to-run variability ({calibration.run_noise.runs} runs in "
-                        f"{calibration.run_noise.configurations} replicated configurations)")
-    else:
-        parts.append("no run-to-run variability: the calibration does not record it (refit)")
+    held, lacking = interval_parts(calibration)
     used = calibration.model if adapt is None else adapt(calibration.model)
     cores = probe.host.get("cores") if probe is not None else None
     record = {
         "calibration": calibration.name, "count": count, "interval_ms": interval_ms,
         **{name: central[name] for name in FIGURES},
         **{f"{name}_interval": bands[name] for name in FIGURES},
-        "interval_level": LEVEL, "interval_parts": parts, "host": host,
+        "interval_level": LEVEL, "interval_parts": held + lacking, "host": host,
         "launcher": calibration.model.launcher,
         "work_s": used.work_s, "cores": used.cores,
         "extrapolation": extrapolations(data_range(calibration), count, interval_ms,
