@@ -37,7 +37,7 @@ from measure.harness.burst import BurstSpec, fixed_interval, run_burst
 from measure.harness.guest import READY
 
 SAMPLE = re.compile(r"^\s*(\d+)/(\d+)\s+\[(\d+)\]\s+(\d+\.\d+):\s+(\S+):\s+(.*)$")
-SWITCH = re.compile(r"prev_comm=.* prev_pid=(\d+) prev_prio=(\d+) prev_state=(\S+) ==> "
+SWITCH = re.compile(r"prev_comm=(.*) prev_pid=(\d+) prev_prio=(\d+) prev_state=(\S+) ==> "
                     r"next_comm=.* next_pid=(\d+) next_prio=(\d+)")
 EXEC = re.compile(r"filename=(\S+) pid=(\d+)")
 PIO = re.compile(r"pio_write at 0x([0-9a-f]+) size \d+ count \d+ val 0x([0-9a-f]+)")
@@ -59,6 +59,8 @@ class Trace:
     tgid: dict[int, int]
     exec_s: dict[int, dict[str, float]]
     serial: dict[int, list[tuple[float, int]]]
+    comm: dict[int, str]
+    """tid -> its last name (QEMU's vCPU threads are "CPU 0/KVM")."""
 
 
 def record(command: list[str], out: Path) -> subprocess.Popen[bytes]:
@@ -78,6 +80,7 @@ def parse(perf_data: Path) -> Trace:
     tgid: dict[int, int] = {}
     exec_s: dict[int, dict[str, float]] = defaultdict(dict)
     serial: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    comm: dict[int, str] = {}
     for line in script.stdout.splitlines():
         m = SAMPLE.match(line)
         if m is None:
@@ -89,7 +92,8 @@ def parse(perf_data: Path) -> Trace:
             s = SWITCH.search(rest)
             if s is None:
                 continue
-            prev, state, nxt = int(s[1]), s[3], int(s[4])
+            comm[int(s[2])] = s[1]
+            prev, state, nxt = int(s[2]), s[4], int(s[5])
             started = on_cpu.get(cpu)
             if started is not None and started[0] == prev and prev != 0:
                 slices[pid].append(Slice(prev, started[1], t, state.startswith("R")))
@@ -102,7 +106,7 @@ def parse(perf_data: Path) -> Trace:
             p = PIO.search(rest)
             if p is not None and int(p[1], 16) == COM1:
                 serial[pid].append((t, int(p[2], 16)))
-    return Trace(dict(slices), tgid, dict(exec_s), dict(serial))
+    return Trace(dict(slices), tgid, dict(exec_s), dict(serial), comm)
 
 
 def ready_written(serial: list[tuple[float, int]]) -> float:
@@ -145,8 +149,17 @@ class Row:
     ready_written_s: float
     harness_ready_s: float
     cpu_ms: float
+    vcpu_cpu_ms: float
+    """Of cpu_ms, what the vCPU thread ran (the guest); the rest is QEMU's other threads and the
+    wrappers before it (exec, start-up)."""
     wait_ms: float
     slices: int
+    vcpu_start_s: float
+    """When the vCPU thread first ran: QEMU's start-up is over."""
+    startup_cpu_ms: float
+    """CPU of the instance (wrappers, exec, QEMU's start-up) from launch to the vCPU's first run."""
+    startup_wait_ms: float
+    """Of that start-up, the time spent runnable but preempted."""
 
 
 def traced_burst(count: int, interval_ms: float, realtime: bool, repeat: int,
@@ -173,10 +186,16 @@ def traced_burst(count: int, interval_ms: float, realtime: bool, repeat: int,
     for r in result.rows:
         written = ready_written(trace.serial.get(r.pid, []))
         launch = t0 + r.launch_s
-        cpu, wait, n = cpu_and_wait(trace.slices.get(r.pid, []), launch, written)
+        slices = trace.slices.get(r.pid, [])
+        cpu, wait, n = cpu_and_wait(slices, launch, written)
+        vcpu = [x for x in slices if trace.comm.get(x.tid, "").startswith("CPU ")]
+        vcpu_cpu, _, _ = cpu_and_wait(vcpu, launch, written)
+        vcpu_start = min((x.start for x in vcpu), default=float("nan"))
+        startup_cpu, startup_wait, _ = cpu_and_wait(slices, launch, vcpu_start)
         qemu = trace.exec_s.get(r.pid, {}).get("qemu-system-x86_64", float("nan"))
         rows.append(Row(name, repeat, r.instance, r.planned_launch_s, r.launch_s, qemu - t0,
-                        written - t0, r.ready_s, 1e3 * cpu, 1e3 * wait, n))
+                        written - t0, r.ready_s, 1e3 * cpu, 1e3 * vcpu_cpu, 1e3 * wait, n,
+                        vcpu_start - t0, 1e3 * startup_cpu, 1e3 * startup_wait))
     end = t0 + max(r.ready_s for r in result.rows)
     cpu, wait, n = cpu_and_wait(trace.slices.get(os.getpid(), []), t0, end)
     launcher = {"cpu_ms": 1e3 * cpu, "wait_ms": 1e3 * wait, "slices": n, "span_s": end - t0}
@@ -201,6 +220,10 @@ def summary(rows: list[Row], launcher: dict[str, float]) -> dict[str, float]:
         "first_wait_ms": first.wait_ms, "first_slices": first.slices,
         "first_launch_s": first.launch_s,
         "cpu_ms_median": float(np.median([r.cpu_ms for r in rows])),
+        "vcpu_cpu_ms_median": float(np.median([r.vcpu_cpu_ms for r in rows])),
+        "startup_s_median": float(np.median([r.vcpu_start_s - r.launch_s for r in rows])),
+        "startup_cpu_ms_median": float(np.median([r.startup_cpu_ms for r in rows])),
+        "startup_wait_ms_median": float(np.median([r.startup_wait_ms for r in rows])),
         "wait_ms_median": float(np.median([r.wait_ms for r in rows])),
         "launcher_cpu_ms": launcher["cpu_ms"], "launcher_wait_ms": launcher["wait_ms"],
         "launcher_slices": launcher["slices"],
