@@ -60,7 +60,7 @@ class Trace:
     exec_s: dict[int, dict[str, float]]
     serial: dict[int, list[tuple[float, int]]]
     comm: dict[int, str]
-    """tid -> its last name (QEMU's vCPU threads are "CPU 0/KVM")."""
+    """tid -> its last name."""
 
 
 def record(command: list[str], out: Path) -> subprocess.Popen[bytes]:
@@ -188,7 +188,13 @@ def traced_burst(count: int, interval_ms: float, realtime: bool, repeat: int,
         launch = t0 + r.launch_s
         slices = trace.slices.get(r.pid, [])
         cpu, wait, n = cpu_and_wait(slices, launch, written)
-        vcpu = [x for x in slices if trace.comm.get(x.tid, "").startswith("CPU ")]
+        # QEMU 7.2 names no thread (without -name debug-threads=on): its threads are the main
+        # one (tid = pid), call_rcu, then the vCPU, in creation (tid) order; KVM's own
+        # kvm-nx-lpage-re worker is named.
+        qemu_tids = sorted({x.tid for x in slices
+                            if not trace.comm.get(x.tid, "").startswith("kvm")})
+        vcpu_tid = qemu_tids[2] if len(qemu_tids) > 2 else -1
+        vcpu = [x for x in slices if x.tid == vcpu_tid]
         vcpu_cpu, _, _ = cpu_and_wait(vcpu, launch, written)
         vcpu_start = min((x.start for x in vcpu), default=float("nan"))
         startup_cpu, startup_wait, _ = cpu_and_wait(slices, launch, vcpu_start)
