@@ -41,7 +41,9 @@ def tables(cal: Calibration) -> str:
     host = cal.provenance.host
     configurations = cal.provenance.configurations
     lines = [
-        f"Family `{cal.family}` (version {cal.family_version}); host: {host.description}"
+        f"Family `{cal.family}` (version {cal.family_version})"
+        + (f", {cal.model.launcher} launcher" if cal.model.launcher != "realtime" else "")
+        + f"; host: {host.description}"
         f" ({host.source}); {sum(c.runs for c in configurations)} runs"
         f" in {len(configurations)} configurations; {cal.settings.bootstrap} bootstrap refits,"
         f" {100 * cal.settings.interval_level:.0f} % intervals.",

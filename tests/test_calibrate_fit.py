@@ -48,6 +48,17 @@ def test_fitting_recovers_a_warmup_window(tmp_path: Path) -> None:
     assert fit.work_s == pytest.approx(0.05, rel=0.05)
 
 
+def test_a_fair_launcher_family_recovers_the_cpu_of_a_launch(tmp_path: Path) -> None:
+    # Equal works: with varying ones, two stratified draws leave first-ready noisy under a fair
+    # launcher (which instance launches first with little work differs between draws).
+    true = NodeModel(cores=2, work_s=0.05, delay_s=0.1, launcher="fair", launch_cpu_s=0.004)
+    fit = _fit(tmp_path, "launcher", true, "fair_launcher_ps_delay_cv_idle", refine=2)
+    assert fit.launcher == "fair"
+    assert fit.launch_cpu_s == pytest.approx(0.004, rel=0.05)
+    assert fit.work_s == pytest.approx(0.05, rel=0.05)
+    assert fit.delay_s == pytest.approx(0.1, rel=0.05)
+
+
 def test_replicate_noise_is_the_median_relative_difference_over_root_two() -> None:
     runs = [
         Burst("a", 10, 1.0, first_ready_s=1.0, all_ready_s=2.0),

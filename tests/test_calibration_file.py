@@ -10,10 +10,12 @@ import pytest
 from calibration_fixtures import synthetic_table
 
 from measure.calibration.data import load_calibration_data
+from measure.calibration.families import FAMILY_BY_NAME, default_families
 from measure.calibration.fit import CalibrateOptions, calibrate
 from sim.model.calibration import (
     Calibration,
     CalibrationFileError,
+    InputKind,
     calibration_json,
     load_calibration,
     write_calibration,
@@ -117,3 +119,37 @@ def test_text_that_is_not_json_gives_line_and_column(tmp_path: Path) -> None:
 def test_a_missing_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(CalibrationFileError, match=r"nowhere\.json: cannot read the file"):
         load_calibration(tmp_path / "nowhere.json")
+
+
+def test_a_fair_launcher_family_writes_its_launch_cost_and_launcher(tmp_path: Path) -> None:
+    true = NodeModel(cores=2, work_s=0.05, delay_s=0.1, launcher="fair", launch_cpu_s=0.004)
+    table = synthetic_table(tmp_path / "fair.csv", true)
+    options = CalibrateOptions(**{**OPTIONS.__dict__, "name": "fair",
+                                  "families": ("fair_launcher_ps_delay_cv_idle",)})
+    fitted = calibrate(load_calibration_data([table]), options)
+    assert fitted.model.launcher == "fair"
+    launch = fitted.parameters["launch_cpu_s"]
+    assert (launch.source, launch.unit) == ("fitted", "CPU s")
+    assert launch.value == fitted.model.launch_cpu_s > 0
+    assert launch.low < launch.high  # bootstrapped (3 quick refits: it need not hold the value)
+    assert "launcher" not in fitted.parameters  # a string the family fixes: the model has it
+    path = tmp_path / "fair.json"
+    write_calibration(fitted, path)
+    assert json.loads(path.read_text())["model"]["launcher"] == "fair"
+    assert load_calibration(path) == fitted
+
+
+def test_realtime_families_write_no_launcher_fields(fitted: Calibration) -> None:
+    assert fitted.model.launcher == "realtime"
+    assert "launch_cpu_s" not in fitted.parameters
+    assert "launcher" not in fitted.model.model_dump()
+
+
+def test_only_summary_tables_try_the_fair_launcher_families() -> None:
+    # The study's launcher ran at normal priority; this host's datasets are of realtime runs.
+    def fair(kind: InputKind) -> set[str]:
+        return {n for n in default_families(kind) if FAMILY_BY_NAME[n].launcher == "fair"}
+
+    assert fair("summary_table") == {
+        "fair_launcher_ps_delay_cv_idle", "warmup_fair_launcher_ps_delay_cv_idle"}
+    assert fair("instances") == set()

@@ -80,6 +80,8 @@ def describe(
     base_training, base_heldout = _baseline_forecasts(bursts, all_folds)
     parameters = {}
     for name, value in model.model_dump().items():
+        if name == "launcher":
+            continue  # a string the family fixes, not a parameter: the model records it
         info = PARAMETERS[name]
         source: Literal["fitted", "measured", "fixed"] = (
             "fitted" if name in chosen.family.free

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sim.model import calibration as cf
+from sim.model.node_model import LauncherMode
 
 FAMILY_VERSION = 1
 """Bump when a family's meaning (free parameters, bounds, objective) changes."""
@@ -47,6 +48,9 @@ PARAMETERS: dict[str, Parameter] = {
         "s", "node warm-up: no CPU phase starts before this long after the burst's first start",
         0, 60, 1.0,
     ),
+    "launch_cpu_s": Parameter(
+        "CPU s", "CPU one launch needs from a fair-share launcher", 1e-5, 0.5, 0.01
+    ),
 }
 
 
@@ -62,6 +66,9 @@ class Family:
     free: tuple[str, ...]
     description: str
     measured_work: bool = False
+    launcher: LauncherMode = "realtime"
+    """The launcher the family's model has: a string, so fixed by the family, never fitted.
+    "fair" families free launch_cpu_s (docs/model.md, "The launcher")."""
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -126,6 +133,18 @@ FAMILIES: tuple[Family, ...] = (
         ("warmup_s", "work_s", "delay_s", "work_cv", "work_floor"),
         "node warm-up + work with a floor (a fixed part and a lognormal part)",
     ),
+    Family(
+        "fair_launcher_ps_delay_cv_idle",
+        ("launch_cpu_s", "work_s", "delay_s", "work_cv", "idle_load"),
+        "fair-share launcher (launches fall behind as the node fills) instead of a warm-up",
+        launcher="fair",
+    ),
+    Family(
+        "warmup_fair_launcher_ps_delay_cv_idle",
+        ("warmup_s", "launch_cpu_s", "work_s", "delay_s", "work_cv", "idle_load"),
+        "node warm-up + fair-share launcher + CPU used by ready instances",
+        launcher="fair",
+    ),
 )
 FAMILY_BY_NAME = {family.name: family for family in FAMILIES}
 
@@ -133,8 +152,10 @@ FAMILY_BY_NAME = {family.name: family for family in FAMILIES}
 SUMMARY_FAMILIES = (
     "ps", "ps_delay", "ps_delay_cv", "ps_delay_cv_cap", "ps_delay_cv_idle", "ps_delay_cv_spawn",
     "warmup_ps_delay_cv", "warmup_ps_delay_cv_idle",
+    "fair_launcher_ps_delay_cv_idle", "warmup_fair_launcher_ps_delay_cv_idle",
 )
-"""Tried on summary tables, which know no CPU time: the work is fitted."""
+"""Tried on summary tables, which know no CPU time: the work is fitted. The table's launcher is
+the study's (normal priority, one thread per instance), so the fair-launcher families apply."""
 INSTANCE_FAMILIES = (
     "cpu_ps", "cpu_ps_delay", "cpu_ps_delay_cap", "cpu_ps_delay_spawn", "cpu_warmup_ps_delay",
     "cpu_ps_bg", "cpu_ps_delay_bg", "cpu_warmup_ps_delay_bg",
@@ -142,7 +163,9 @@ INSTANCE_FAMILIES = (
 )
 """Tried on per-instance datasets: measured work and, for comparison, fitted work. The idle
 load and the growth of work with residents are measured on such data
-(measure/calibration/host_costs.py), so no family fits them."""
+(measure/calibration/host_costs.py), so no family fits them. Their runs' launcher is the
+harness's realtime one (fair-launcher runs are fitted apart, by launcher_fit.py), so no
+fair-launcher family either."""
 
 
 def default_families(kind: cf.InputKind) -> tuple[str, ...]:

@@ -85,7 +85,7 @@ def _starts(family: Family, bursts: Sequence[Burst], base: NodeModel) -> list[di
         cores = float(np.clip(base.work_s / slope, 0.2, 2 * base.cores))
     start = {"cores": cores, "work_s": slope * base.cores, "delay_s": intercept, "work_cv": 0.3,
              "max_rate": 1.0, "idle_load": 0.0, "spawn_s": 0.0, "warmup_s": 0.0,
-             "background_jobs": 0.5, "work_floor": 0.0}
+             "background_jobs": 0.5, "work_floor": 0.0, "launch_cpu_s": 1e-3}
     starts = [start]
     if "max_rate" in family.free:
         starts.append(dict(start, delay_s=0.5 * intercept, max_rate=0.3))
@@ -94,6 +94,9 @@ def _starts(family: Family, bursts: Sequence[Burst], base: NodeModel) -> list[di
     if "work_floor" in family.free:
         # Half of each boot fixed, the rest varying more: the same mean and a bounded left tail.
         starts.append(dict(start, work_floor=0.5, work_cv=0.3))
+    if "launch_cpu_s" in family.free:
+        # A dearer launch: launches that fall behind sooner, as a heavy launcher's would.
+        starts.append(dict(start, launch_cpu_s=0.02))
     if "warmup_s" in family.free:
         # A node-level hold: most of the intercept is a window, the rest a per-instance delay.
         starts.append(dict(start, warmup_s=0.8 * intercept, delay_s=0.2 * intercept, work_cv=0.15))
@@ -113,13 +116,14 @@ def fit_family(
     refine: int = 1,
 ) -> FamilyFit:
     """Robust bounded least squares from the `refine` best of the starting points (ranked by
-    their loss, one evaluation each), keeping the best result.
+    their loss, one evaluation each), keeping the best result. The model has the family's
+    launcher.
 
     Fitted-work families are fitted on forecasts of each configuration; measured-work families
     on replays of each run with its own launch and CPU times."""
     from scipy.optimize import least_squares  # imported here: `measure --help` stays quick
 
-    base = measured_base(base, family, bursts)
+    base = measured_base(base.model_copy(update={"launcher": family.launcher}), family, bursts)
     keys = sorted({burst.key for burst in bursts})
     lower = np.array([PARAMETERS[n].low / PARAMETERS[n].scale for n in family.free])
     upper = np.array([PARAMETERS[n].high / PARAMETERS[n].scale for n in family.free])

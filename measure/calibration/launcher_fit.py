@@ -139,7 +139,7 @@ def fit_launcher(calibration: Calibration, data: CalibrationData) -> Calibration
     value = launch_cpu * scale
     estimate = ParameterEstimate(
         value=value, source="fitted", low=min(min(folds) * scale, value),
-        high=max(max(folds) * scale, value), unit="s",
+        high=max(max(folds) * scale, value), unit="CPU s",
         meaning="CPU one launch needs from a fair-share launcher (spawn and the child's exec), "
                 "served as one more sharer of the node's cores; range: leave-one-configuration-"
                 "out refits")
