@@ -22,11 +22,10 @@ from sim.report.comparison import (
     burst_to_show,
     headline_table,
     reference_table,
-    render_html,
     size_class,
     size_table,
-    write_report,
 )
+from sim.report.render import render_html, write_report
 from sim.report.statistics import METRICS, Metric, policy_statistics, slo_attainment
 from sim.scenario import Scenario
 from sim.sweep.runner import run_scenario

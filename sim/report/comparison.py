@@ -3,13 +3,10 @@ the baseline, figures, provenance; as report.md (+ PNGs) and one self-contained 
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +14,7 @@ import pandas as pd
 
 from sim.model.intervals import FIGURES, LEVEL
 from sim.report import plots
-from sim.report.facts import FACTS_NOTE, facts, marked, unfinished, unfinished_note
+from sim.report.facts import facts, marked, unfinished
 from sim.report.node_forecast import NodeForecast
 from sim.report.statistics import METRICS, STATISTICS, policy_statistics, slo_attainment
 
@@ -335,53 +332,13 @@ def provenance_lines(provenance: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def render_markdown(report: Report, figure_dir: str = "figures") -> str:
-    data = report.input
-    parts = [f"# {data.title}", "", data.description.strip(), ""]
-    parts += _legend(data)
-    note = unfinished_note(report.facts)
-    parts += ["## Headline", "", _md_table(*headline_table(report)), ""]
-    parts += [note, ""] if note else []
-    for title, header, rows in metric_tables(report):
-        parts += [f"## {title}", "", _md_table(header, rows), ""]
-    slo = slo_table(report)
-    if slo is not None:
-        parts += ["## Requests within their SLO (fraction)", "", _md_table(*slo), ""]
-    reference = reference_table(report)
-    if reference is not None:
-        parts += ["## Measured against simulated", "", _reference_note(data), "",
-                  _md_table(*reference), ""]
-    sizes = size_table(report)
-    if sizes is not None:
-        parts += ["## By request size (mean over all requests of that size)", "",
-                  _md_table(*sizes), ""]
-    if data.forecast is not None:
-        parts += [f"## {FORECAST_TITLE}", ""]
-        for line in data.forecast.notes():
-            parts += [line, ""]
-        parts += [_md_table(*forecast_table(data.forecast)), ""]
-    parts += ["## Run facts", "", FACTS_NOTE, "", _md_table(*facts_table(report)), ""]
-    parts += ["## Figures", ""]
-    for figure in report.figures:
-        parts += [f"![{figure.caption}]({figure_dir}/{figure.name}.png)", "", f"*{figure.caption}*",
-                  ""]
-    parts += ["## Provenance", ""] + [f"- {line}" for line in provenance_lines(data.provenance)]
-    return "\n".join(parts) + "\n"
-
-
-def _reference_note(data: ReportInput) -> str:
+def reference_note(data: ReportInput) -> str:
     return (f"Measured: {data.reference_source or 'the scenario reference'} (mean of its rows "
             "per size and interval; – where it has none: sizes held out of the calibration). "
             "Simulated: mean over replications. Error: (simulated - measured) / measured.")
 
 
-def _legend(data: ReportInput) -> list[str]:
+def legend(data: ReportInput) -> list[str]:
     reps = data.tables["requests"].replication.nunique()
     text = (f"Statistics are computed within each replication, then averaged over {reps} "
             "replications with a Student-t 95 % confidence interval in brackets.")
@@ -390,103 +347,3 @@ def _legend(data: ReportInput) -> list[str]:
                  "replication (common random numbers); `*` marks an interval that excludes "
                  "zero. Negative is faster.")
     return [text, ""]
-
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.85em}
-th,td{border:1px solid #ccc;padding:0.25em 0.5em;text-align:right;white-space:nowrap}
-th:first-child,td:first-child{text-align:left}
-th{background:#f2f2f2}
-figure{margin:1em 0}
-.scroll{overflow-x:auto}
-img{max-width:100%}
-figcaption{font-style:italic;color:#555}
-code{background:#f5f5f5}
-"""
-
-# Marks the page once every embedded image has decoded: a headless browser test reads it.
-_SCRIPT = """
-window.addEventListener('load', function () {
-  var imgs = Array.prototype.slice.call(document.images);
-  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
-  document.body.setAttribute('data-images-decoded', String(ok));
-  document.body.setAttribute('data-images-total', String(imgs.length));
-});
-"""
-
-
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], css_class: str) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return (f'<div class="scroll"><table class="{css_class}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table></div>")
-
-
-def render_html(report: Report) -> str:
-    """One self-contained page: inline CSS, figures as base64 PNG data URIs."""
-    data = report.input
-    esc = html.escape
-    out = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{esc(data.title)}</title><style>{_CSS}</style>",
-        f"<script>{_SCRIPT}</script></head><body>",
-        f"<h1>{esc(data.title)}</h1>", f"<p>{esc(data.description.strip())}</p>",
-        f"<p>{esc(_legend(data)[0])}</p>",
-        "<h2>Headline</h2>", _html_table(*headline_table(report), "headline"),
-    ]
-    note = unfinished_note(report.facts)
-    out += [f"<p>{esc(note)}</p>"] if note else []
-    for title, header, rows in metric_tables(report):
-        out += [f"<h2>{esc(title)}</h2>", _html_table(header, rows, "metric")]
-    slo = slo_table(report)
-    if slo is not None:
-        out += ["<h2>Requests within their SLO (fraction)</h2>", _html_table(*slo, "slo")]
-    reference = reference_table(report)
-    if reference is not None:
-        out += ["<h2>Measured against simulated</h2>", f"<p>{esc(_reference_note(data))}</p>",
-                _html_table(*reference, "reference")]
-    sizes = size_table(report)
-    if sizes is not None:
-        out += ["<h2>By request size (mean over all requests of that size)</h2>",
-                _html_table(*sizes, "sizes")]
-    if data.forecast is not None:
-        out += [f"<h2>{esc(FORECAST_TITLE)}</h2>"]
-        out += [f"<p>{esc(line)}</p>" for line in data.forecast.notes()]
-        out += [_html_table(*forecast_table(data.forecast), "forecast")]
-    out += ["<h2>Run facts</h2>", f"<p>{FACTS_NOTE}</p>",
-            _html_table(*facts_table(report), "facts"), "<h2>Figures</h2>"]
-    for figure in report.figures:
-        encoded = base64.b64encode(figure.png).decode("ascii")
-        out.append(f'<figure id="{figure.name}"><img alt="{esc(figure.caption)}" '
-                   f'src="data:image/png;base64,{encoded}">'
-                   f"<figcaption>{esc(figure.caption)}</figcaption></figure>")
-    out.append('<h2>Provenance</h2><ul class="provenance">')
-    out += [f"<li><code>{esc(line)}</code></li>" for line in provenance_lines(data.provenance)]
-    out.append("</ul></body></html>")
-    return "\n".join(out) + "\n"
-
-
-def write_report(report: Report, out_dir: Path) -> dict[str, Path]:
-    """report.md with figures/*.png beside it, report.html (self-contained), summary.csv, and
-    for a one-node scenario forecast.json (its bursts as `measure predict --json` has them)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    figure_dir = out_dir / "figures"
-    figure_dir.mkdir(exist_ok=True)
-    for figure in report.figures:
-        (figure_dir / f"{figure.name}.png").write_bytes(figure.png)
-    paths = {
-        "markdown": out_dir / "report.md",
-        "html": out_dir / "report.html",
-        "summary": out_dir / "summary.csv",
-    }
-    paths["markdown"].write_text(render_markdown(report), encoding="utf-8")
-    paths["html"].write_text(render_html(report), encoding="utf-8")
-    report.statistics.to_csv(paths["summary"], index=False)
-    if report.input.forecast is not None:
-        paths["forecast"] = out_dir / "forecast.json"
-        paths["forecast"].write_text(json.dumps(report.input.forecast.to_json(), indent=2) + "\n",
-                                     encoding="utf-8")
-    return paths

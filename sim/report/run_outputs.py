@@ -14,8 +14,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from sim.errors import UserError
-from sim.report.comparison import ReportInput, build_report, write_report
+from sim.report.comparison import ReportInput, build_report
 from sim.report.node_forecast import node_forecast
+from sim.report.render import write_report
 from sim.scenario import LoadedScenario, node_extrapolations
 
 CSV_MAX_ROWS = 100_000
