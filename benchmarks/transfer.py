@@ -29,7 +29,7 @@ from measure.harness.guest import BootPath
 from measure.harness.probe import run_probe
 from measure.harness.records import LAUNCHERS, LauncherMode
 from measure.harness.sweep import SweepPoint, run_sweep
-from sim.model.calibration import load_calibration, with_launcher
+from sim.model.calibration import calibration_with_launcher, load_calibration
 from sim.model.forecast import forecast
 from sim.model.intervals import FIGURES
 from sim.model.probe import load_probe
@@ -122,7 +122,7 @@ def analyse(
         cal = load_calibration(path)
         if not measured or (launcher == "fair" and not cal.model.launch_cpu_s > 0):
             continue
-        cal = cal.model_copy(update={"model": with_launcher(cal.model, launcher, str(path))})
+        cal = calibration_with_launcher(cal, launcher, str(path))
         for mode, probed in (("without probe", None), ("with probe", probe)):
             rows = []
             for count, interval in configs:

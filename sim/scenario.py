@@ -31,7 +31,12 @@ from pydantic import (
 from sim.engine.cluster import Cluster, NodeGroup
 from sim.errors import UserError
 from sim.files import load_yaml_model
-from sim.model.calibration import Calibration, carried_model, with_launcher
+from sim.model.calibration import (
+    Calibration,
+    calibration_with_launcher,
+    carried_model,
+    with_launcher,
+)
 from sim.model.node_model import LauncherMode, NodeModel
 from sim.model.probe import ProbeFile, load_probe
 from sim.model.ranges import DataRange, data_range
@@ -148,8 +153,7 @@ class NodeGroupSpec(_Frozen):
         calibration: Calibration | None = self._calibration
         if calibration is None or self.launcher is None:
             return calibration
-        return calibration.model_copy(update={"model": with_launcher(
-            calibration.model, self.launcher, "launcher: fair")})
+        return calibration_with_launcher(calibration, self.launcher, "launcher: fair")
 
     @property
     def loaded_probe(self) -> ProbeFile | None:

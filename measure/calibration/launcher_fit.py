@@ -150,8 +150,8 @@ def fit_launcher(calibration: Calibration, data: CalibrationData) -> Calibration
         heldout=_errors(model_pairs), heldout_without_launcher=_errors(plain_pairs),
         heldout_line=_errors(line_pairs))
     return Calibration.model_validate({
-        **dict(calibration), "model": fair(calibration.model, value).model_copy(
-            update={"launcher": calibration.model.launcher}),
+        **dict(calibration),
+        "model": calibration.model.model_copy(update={"launch_cpu_s": value}),
         "parameters": {**calibration.parameters, "launch_cpu_s": estimate},
         "launcher_fit": fit})
 

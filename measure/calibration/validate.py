@@ -71,9 +71,8 @@ def validate_run(rows: pd.DataFrame, calibration: Calibration, schedule: str | N
     ready = launched[launched.status == "ready"].ready_s.to_numpy(dtype=float)
     if ready.size == 0:
         raise UserError(f"run {rows.run_id.iloc[0]} has no ready instance; nothing to validate")
-    model = calibration.model
-    if launcher == "fair" and model.launch_cpu_s > 0:
-        model = model.model_copy(update={"launcher": "fair"})
+    model = calibration.model.model_copy(update={"launcher": launcher})
+    if model.launches_take_cpu:
         launch = launched.planned_launch_s.to_numpy(dtype=float)
     else:
         launch = launched.launch_s.to_numpy(dtype=float)

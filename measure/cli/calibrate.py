@@ -21,7 +21,12 @@ from measure.calibration.launcher_fit import fit_launcher
 from measure.calibration.validate import validate_dataset
 from measure.harness.records import LAUNCHERS
 from sim.errors import UserError
-from sim.model.calibration import HostInfo, load_calibration, with_launcher, write_calibration
+from sim.model.calibration import (
+    HostInfo,
+    calibration_with_launcher,
+    load_calibration,
+    write_calibration,
+)
 from sim.model.forecast import forecast
 from sim.model.probe import load_probe
 
@@ -165,8 +170,7 @@ def predict_command(
     if launcher is not None and launcher not in LAUNCHERS:
         raise UserError(f"--launcher must be one of {', '.join(LAUNCHERS)} (got {launcher!r})")
     fitted = load_calibration(calibration)
-    fitted = fitted.model_copy(update={"model": with_launcher(
-        fitted.model, launcher, str(calibration))})
+    fitted = calibration_with_launcher(fitted, launcher, str(calibration))
     probed = None if probe is None else load_probe(probe)
     result = forecast(fitted, count, interval_ms, probed, str(probe))
     for sentence in result.extrapolation:

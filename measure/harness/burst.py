@@ -236,8 +236,8 @@ class _Burst:
         if self.next_k < spec.count:
             self.timer.arm(self.t0 + spec.planned_s[self.order[self.next_k]])
 
-    def _launch(self, i: int) -> bool:
-        """Spawn instance i; False if the spawn failed (its row is then final)."""
+    def _launch(self, i: int) -> None:
+        """Spawn instance i (a failed spawn makes its row final)."""
         row = self.rows[i]
         # A signal between the launch time and `live` would lose the row (and its process)
         # from the clean-up: it waits until both agree.
@@ -251,7 +251,7 @@ class _Burst:
                 self.writer.append(row)
                 self._emit("spawn_failed", row)
                 self.unfinished -= 1
-                return False
+                return
             row.pid = proc.pid
             inst = _Live(row=row, proc=proc)
             self.live[i] = inst
@@ -259,7 +259,6 @@ class _Burst:
                 self.fd_owner[pfd] = inst
                 self.epoll.register(pfd, select.EPOLLIN)
         self._emit("launched", row)
-        return True
 
     def on_readable(self, fd: int, stamp: float) -> None:
         """An instance's stdout or stderr has data, or was closed."""

@@ -253,6 +253,13 @@ def with_launcher(model: NodeModel, launcher: LauncherMode | None, where: str) -
     return model.model_copy(update={"launcher": launcher})
 
 
+def calibration_with_launcher(calibration: Calibration, launcher: LauncherMode | None,
+                              where: str) -> Calibration:
+    """The calibration with its model's launcher set by with_launcher()."""
+    return calibration.model_copy(update={"model": with_launcher(calibration.model, launcher,
+                                                                 where)})
+
+
 def carried_model(calibration: Calibration, probe: ProbeFile, where: str) -> NodeModel:
     """The calibration's node model carried to the host `probe` measured (`where` names the
     probe in the error a user gets when it cannot be)."""
