@@ -27,8 +27,9 @@ from measure.calibration.host_costs import figures_of
 from measure.harness.burst import BurstResult
 from measure.harness.guest import BootPath
 from measure.harness.probe import run_probe
-from measure.harness.records import LAUNCHERS, LauncherMode
+from measure.harness.records import LAUNCHERS, LauncherMode, parse_launcher
 from measure.harness.sweep import SweepPoint, run_sweep
+from sim.errors import UserError
 from sim.model.calibration import calibration_with_launcher, load_calibration
 from sim.model.forecast import forecast
 from sim.model.intervals import FIGURES
@@ -56,11 +57,10 @@ def measure(
                          ] = "realtime",
 ) -> None:
     """Probe, run the held-out bursts, probe again."""
-    modes: list[LauncherMode] = []
-    for v in launchers.split(","):
-        if v.strip() not in LAUNCHERS:
-            raise typer.BadParameter(f"--launchers: {', '.join(LAUNCHERS)}")
-        modes.append("fair" if v.strip() == "fair" else "realtime")
+    try:
+        modes = [parse_launcher(v.strip(), "--launchers") for v in launchers.split(",")]
+    except UserError as exc:
+        raise typer.BadParameter(str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
     if boot not in ("firmware", "bios"):
         raise typer.BadParameter("--boot: firmware or bios")

@@ -19,7 +19,7 @@ from measure.calibration.families import FAMILY_BY_NAME
 from measure.calibration.fit import CalibrateOptions, calibrate, candidate_families, check_design
 from measure.calibration.launcher_fit import fit_launcher
 from measure.calibration.validate import validate_dataset
-from measure.harness.records import LAUNCHERS
+from measure.harness.records import parse_launcher
 from sim.errors import UserError
 from sim.model.calibration import (
     HostInfo,
@@ -167,10 +167,9 @@ def predict_command(
         raise UserError(f"--count must be at least 1 (got {count})")
     if not interval_ms >= 0 or not math.isfinite(interval_ms):
         raise UserError(f"--interval-ms must be 0 or more (got {interval_ms:g})")
-    if launcher is not None and launcher not in LAUNCHERS:
-        raise UserError(f"--launcher must be one of {', '.join(LAUNCHERS)} (got {launcher!r})")
+    mode = None if launcher is None else parse_launcher(launcher)
     fitted = load_calibration(calibration)
-    fitted = calibration_with_launcher(fitted, launcher, str(calibration))
+    fitted = calibration_with_launcher(fitted, mode, str(calibration))
     probed = None if probe is None else load_probe(probe)
     result = forecast(fitted, count, interval_ms, probed, str(probe))
     for sentence in result.extrapolation:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from measure.harness.host import HostInfo
+from sim.errors import UserError
 from sim.model.node_model import LauncherMode
 
 Status = Literal["ready", "timeout", "crashed", "spawn_failed", "interrupted"]
@@ -65,6 +66,14 @@ class InstanceRow:
 LAUNCHERS: tuple[LauncherMode, ...] = ("realtime", "fair")
 """The harness as a platform's launcher: realtime (SCHED_FIFO, launches on time) or fair (normal
 priority, sharing the cores with the boots it starts)."""
+
+
+def parse_launcher(text: str, option: str = "--launcher") -> LauncherMode:
+    """A launcher named on the command line, or a UserError naming the choices."""
+    for mode in LAUNCHERS:
+        if text == mode:
+            return mode
+    raise UserError(f"{option} must be one of {', '.join(LAUNCHERS)} (got {text!r})")
 
 
 def launcher_mode(harness_sched: str) -> LauncherMode:
