@@ -22,12 +22,12 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from measure.calibration.data import load_calibration_data
+from measure.calibration.data import CalibrationData, load_calibration_data
 from measure.calibration.host_costs import figures_of
 from measure.harness.burst import BurstResult
 from measure.harness.guest import BootPath
 from measure.harness.probe import run_probe
-from measure.harness.records import LAUNCHERS, LauncherMode, parse_launcher
+from measure.harness.records import LAUNCHERS, parse_launcher
 from measure.harness.sweep import SweepPoint, run_sweep
 from sim.errors import UserError
 from sim.model.calibration import calibration_with_launcher, load_calibration
@@ -92,11 +92,9 @@ def _probe(boot: BootPath, out: Path, name: str) -> None:
           f"{probe.speed.effective_cores:.2f}, {probe.duration_s:.0f} s", file=sys.stderr)
 
 
-def measured_figures(data: Path, launcher: LauncherMode = "realtime",
-                     ) -> list[tuple[tuple[int, float], dict[str, float]]]:
-    """(configuration, figures) of every whole run of a dataset under one launcher."""
-    bursts = load_calibration_data([data]).of_launcher(launcher).bursts
-    return [(b.key, figures_of(b)) for b in bursts
+def measured_figures(data: CalibrationData) -> list[tuple[tuple[int, float], dict[str, float]]]:
+    """(configuration, figures) of every whole run of the data."""
+    return [(b.key, figures_of(b)) for b in data.bursts
             if b.ready_s is not None and np.all(np.isfinite(b.ready_s))]
 
 
@@ -116,10 +114,12 @@ def analyse(
     probe = load_probe(data / f"probe-{probe_name}.json")
     report: dict[str, Any] = {"data": str(data), "probe": probe_name,
                               "probe_speed": probe.speed.model_dump()}
+    bursts = load_calibration_data([data / "bursts"])
+    calibrations = {path: load_calibration(path) for path in calibration}
     for path, launcher in itertools.product(calibration, LAUNCHERS):
-        measured = measured_figures(data / "bursts", launcher)
+        measured = measured_figures(bursts.of_launcher(launcher))
         configs = sorted({key for key, _ in measured})
-        cal = load_calibration(path)
+        cal = calibrations[path]
         if not measured or (launcher == "fair" and not cal.model.launch_cpu_s > 0):
             continue
         cal = calibration_with_launcher(cal, launcher, str(path))
