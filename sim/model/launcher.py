@@ -14,6 +14,7 @@ from typing_extensions import TypeVar
 
 from sim.model.kernel import ProcessorSharing, SimTime
 from sim.model.node_model import NodeModel
+from sim.model.vm_lock import VmLock
 
 Instance = TypeVar("Instance", default=int)
 
@@ -39,13 +40,17 @@ class Launcher(Generic[Instance]):
     """
 
     __slots__ = (
-        "_job", "_last_start", "_launching", "_plan_seq", "_plans", "_ps", "_warm_until", "direct",
-        "fair", "model",
+        "_job", "_last_start", "_launching", "_lock", "_plan_seq", "_plans", "_ps", "_warm_until",
+        "direct", "fair", "model",
     )
 
-    def __init__(self, model: NodeModel, ps: ProcessorSharing[Instance]) -> None:
+    def __init__(self, model: NodeModel, ps: ProcessorSharing[Instance],
+                 lock: VmLock[Instance] | None = None) -> None:
         self.model = model
         self._ps = ps
+        self._lock = lock
+        """The node's VM-creation lock, if it has one: an instance's CPU phase then begins with
+        its part of the work before the lock (VmLock.job())."""
         self.fair = model.launches_take_cpu
         """Launches are CPU jobs in the kernel (begin_launch(), finish_launch())."""
         self.direct = (model.spawn_s == 0.0 and model.warmup_s == 0.0 and not model.work_growth
@@ -85,6 +90,8 @@ class Launcher(Generic[Instance]):
         if self.direct:
             # What start() would do at `at`: start = at (no serialisation, no warm-up window).
             entry = at + self.model.delay_s
+            if self._lock is not None:
+                instance, work = self._lock.job(instance, work)
             self._ps.join_later(entry, at, instance, work)
             return entry
         heapq.heappush(self._plans, (at, self._plan_seq, instance, work))
@@ -97,8 +104,14 @@ class Launcher(Generic[Instance]):
         """plan() each instance when direct: their delay ends go straight to the kernel.
         Returns the first delay end."""
         delay = self.model.delay_s
-        self._ps.join_later_many([(at + delay, at, instance, work) for at, instance, work
-                                  in zip(ats, instances, works, strict=True)])
+        lock = self._lock
+        if lock is not None:
+            self._ps.join_later_many([(at + delay, at, *lock.job(instance, work)) for
+                                      at, instance, work in zip(ats, instances, works,
+                                                                strict=True)])
+        else:
+            self._ps.join_later_many([(at + delay, at, instance, work) for at, instance, work
+                                      in zip(ats, instances, works, strict=True)])
         return min(ats) + delay
 
     def pop_plan(self) -> tuple[Instance, float]:
@@ -138,6 +151,7 @@ class Launcher(Generic[Instance]):
         delay = self.model.delay_s
         warmup = self.model.warmup_s
         growth = self.model.work_growth
+        lock = self._lock
         last = self._last_start
         idle = in_flight == 0
         joins: list[tuple[SimTime, float, Instance, float]] = []
@@ -155,6 +169,8 @@ class Launcher(Generic[Instance]):
                 self._warm_until = start + warmup
                 idle = False
             entry = start + delay
+            if lock is not None:
+                instance, work = lock.job(instance, work)
             joins.append((entry if entry > self._warm_until else self._warm_until, start,
                           instance, work))
         self._ps.join_later_many(joins, in_order=True)

@@ -62,6 +62,14 @@ class NodeModel(BaseModel):
     launch_cpu_s: float = Field(default=0.0, ge=0)
     """CPU time one launch needs from a fair launcher (the spawn and the child's exec); 0, or a
     realtime launcher: launches take no time."""
+    lock_s: float = Field(default=0.0, ge=0)
+    """CPU time (at the processor-sharing rate) an instance holds the node's VM-creation lock:
+    QEMU's KVM_CREATE_VM takes one global kernel mutex, so instances pass it one at a time, and
+    while its holder waits for a core in the crowd the others sleep (docs/model.md, "The
+    VM-creation lock"). It is part of the instance's work. 0: no lock."""
+    lock_at: float = Field(default=0.0, ge=0, le=1)
+    """Share of an instance's work done before it asks for the VM-creation lock (QEMU's
+    start-up before KVM_CREATE_VM); unused while lock_s is 0."""
 
     @model_serializer(mode="wrap")
     def _without_a_plain_launcher(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -73,12 +81,21 @@ class NodeModel(BaseModel):
             data.pop("launcher", None)
         if self.launch_cpu_s == 0.0:
             data.pop("launch_cpu_s", None)
+        if self.lock_s == 0.0:
+            data.pop("lock_s", None)
+        if self.lock_at == 0.0:
+            data.pop("lock_at", None)
         return data
 
     @property
     def launches_take_cpu(self) -> bool:
         """Each launch is a CPU job sharing the node's cores (a fair launcher with a cost)."""
         return self.launcher == "fair" and self.launch_cpu_s > 0.0
+
+    @property
+    def has_lock(self) -> bool:
+        """Instances pass the node's VM-creation lock one at a time (lock_s > 0)."""
+        return self.lock_s > 0.0
 
     def capacity(self, n_ready: int) -> float:
         """Cores left for the CPU phase with `n_ready` ready instances still running."""

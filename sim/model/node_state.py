@@ -14,6 +14,7 @@ from typing_extensions import TypeVar
 from sim.model.kernel import ProcessorSharing, SimTime
 from sim.model.launcher import Launcher
 from sim.model.node_model import NodeModel
+from sim.model.vm_lock import VmLock
 
 Instance = TypeVar("Instance", default=int)
 """What identifies an instance to NodeState's caller (an index for ready_times(), the engine's
@@ -33,7 +34,8 @@ class NodeState(Generic[Instance]):
     """
 
     __slots__ = (
-        "_clock", "_launched", "_launcher", "_lifetimes", "_mortal", "_next", "_pending", "_ps",
+        "_clock", "_launched", "_launcher", "_lifetimes", "_lock", "_mortal", "_next", "_pending",
+        "_ps",
         "_stops", "_varying_capacity", "idle_cpu_s", "in_flight", "model", "peak_in_flight",
         "ready",
     )
@@ -50,7 +52,10 @@ class NodeState(Generic[Instance]):
             model.capacity(0), model.max_rate, model.background_jobs
         )
         self._varying_capacity = model.idle_load > 0.0
-        self._launcher: Launcher[Instance] = Launcher(model, self._ps)
+        self._lock: VmLock[Instance] | None = VmLock(model, self._ps) if model.has_lock else None
+        """The node's VM-creation lock (model.lock_s > 0): the parts of the instances' work
+        around it are kernel jobs that are no instance (advance() takes its general loop)."""
+        self._launcher: Launcher[Instance] = Launcher(model, self._ps, self._lock)
         self._pending: list[float] = []
         """Heap of the start times of direct plans (Launcher.direct) not yet counted in
         in_flight (see _count)."""
@@ -289,7 +294,8 @@ class NodeState(Generic[Instance]):
         """
         if now < self._clock and now < self._clock - 1e-12 * max(1.0, abs(now)):
             raise ValueError(f"time went backwards: {now} < {self._clock}")
-        if self._launcher.planned or self._stops or self._varying_capacity or self._mortal:
+        if (self._launcher.planned or self._stops or self._varying_capacity or self._mortal
+                or self._lock is not None):
             return self._advance_general(now)
         ready_now: list[Instance] = []
         pending = self._pending
@@ -328,6 +334,7 @@ class NodeState(Generic[Instance]):
         launcher = self._launcher
         stops = self._stops
         fair = launcher.fair
+        lock = self._lock
         while True:
             launched: tuple[Instance, float] | None = None
             t_done = ps.next_completion()
@@ -348,6 +355,8 @@ class NodeState(Generic[Instance]):
                 done = ps.pop_completed(t)
                 if fair and done:
                     launched = launcher.finish_launch(done)
+                if lock is not None and done:
+                    done = lock.route(t, done)
                 if done:
                     self.in_flight -= len(done)
                     self.ready += len(done)
