@@ -40,9 +40,10 @@ def naive_launched_and_ready_times(
     first served without being a sharer; holding it, h = min(lock_s, w - lock_at * w) as a
     sharer, then it releases the lock (which passes at once to the first waiter) and does the
     rest, w - lock_at * w - h, as a sharer (ready at the release if nothing is left). At an
-    instant the completions come first, then asks and releases, in the order the instances
-    began their CPU phase (n-th start); parts of no work end at the instant they begin, before
-    the stops and launches of that instant when they follow a completion or a release.
+    instant the completions come first, then asks and releases in the order the parts ended,
+    parts ending at one instant (within float noise) in the order the instances began their
+    CPU phase (n-th start); a part of no work ends at the instant it begins, before the stops
+    and launches of that instant when it follows a completion, an ask or a release.
     """
     n = len(launch_s)
     life = [math.inf] * n if lifetime_s is None else [float(x) for x in lifetime_s]
@@ -85,7 +86,7 @@ def naive_launched_and_ready_times(
         if launching is not None:
             launch_left -= (t_next - t) * rate
         t = t_next
-        while done := [i for i, left in remaining.items() if left <= 1e-9]:
+        while done := {i: left for i, left in remaining.items() if left <= 1e-9}:
             for i in done:
                 del remaining[i]
             for i in [i for i in done if part[i] == "after"]:
@@ -93,7 +94,8 @@ def naive_launched_and_ready_times(
                 in_flight -= 1
                 running_ready += 1
                 stops.append(t + life[i])
-            for i in sorted((i for i in done if part[i] != "after"), key=nth.__getitem__):
+            lock_parts = {i: left for i, left in done.items() if part[i] != "after"}
+            for i in in_order_of_finish(lock_parts, nth):
                 if part[i] == "before":  # asks
                     if holder is None:
                         holder = i
@@ -143,6 +145,20 @@ def naive_launched_and_ready_times(
             else:
                 part[i], remaining[i] = "after", grown
     return np.array(launched), np.array(ready)
+
+
+def in_order_of_finish(left: dict[int, float], nth: dict[int, int]) -> list[int]:
+    """The instances whose parts end within one oracle step, in the order the parts end: by the
+    work they had left (at one rate, the smaller ends first), those within float noise (1e-12
+    CPU-s) of one another being one instant, ordered by n-th start."""
+    order: list[int] = []
+    instant: list[int] = []
+    for i in sorted(left, key=left.__getitem__):
+        if instant and left[i] - left[instant[0]] > 1e-12:
+            order += sorted(instant, key=nth.__getitem__)
+            instant = []
+        instant.append(i)
+    return order + sorted(instant, key=nth.__getitem__)
 
 
 def naive_work(model: NodeModel, z: np.ndarray) -> np.ndarray:
