@@ -149,12 +149,13 @@ def naive_launched_and_ready_times(
 
 def in_order_of_finish(left: dict[int, float], nth: dict[int, int]) -> list[int]:
     """The instances whose parts end within one oracle step, in the order the parts end: by the
-    work they had left (at one rate, the smaller ends first), those within float noise (1e-12
-    CPU-s) of one another being one instant, ordered by n-th start."""
+    work they had left (at one rate, the smaller ends first), those within float noise (1e-9
+    CPU-s, the model's instant: docs/model.md) of one another being one instant, ordered by n-th
+    start."""
     order: list[int] = []
     instant: list[int] = []
     for i in sorted(left, key=left.__getitem__):
-        if instant and left[i] - left[instant[0]] > 1e-12:
+        if instant and left[i] - left[instant[0]] > 1e-9:
             order += sorted(instant, key=nth.__getitem__)
             instant = []
         instant.append(i)

@@ -95,17 +95,15 @@ def test_asks_at_one_instant_queue_in_the_order_the_cpu_phases_began() -> None:
 
 
 def test_asks_apart_by_more_than_float_noise_queue_in_the_order_they_come() -> None:
-    # Instance 1 needs 2e-10 more than twice instance 0's work (launched 0.1 later): it asks
-    # 1e-10 s after 0 (not one instant, as 1e-16 would be), so 0 takes the lock first and holds
-    # its 0.1 until 0.3 (ready); then 1 holds the rest of its work, 0.2 + 1e-10, until
-    # 0.5 + 1e-10. The other way round 0 would be ready at 0.4.
+    # Instance 1 needs 2e-8 more than twice instance 0's work (launched 0.1 later): it asks
+    # 1e-8 s after 0, more than the 1e-9 CPU-s that make one instant, so 0 takes the lock first
+    # and holds its 0.1 until 0.3 (ready); then 1 holds the rest of its work, 0.2 + 1e-8, until
+    # 0.5 + 1e-8. The other way round 0 would be ready at 0.4.
     model = NodeModel(cores=3, work_s=0.5, lock_s=0.25, lock_at=0.5)
-    ready = ready_times(model, np.array([0.1, 0.0]), np.array([0.2, 0.4 + 2e-10]))
-    np.testing.assert_allclose(ready, [0.3, 0.5 + 1e-10], rtol=1e-12)
+    ready = ready_times(model, np.array([0.1, 0.0]), np.array([0.2, 0.4 + 2e-8]))
+    np.testing.assert_allclose(ready, [0.3, 0.5 + 1e-8], rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason="ready_times queues asks that are one instant up to float "
-                   "noise in another order than the CPU phases began (reported by h-oracle)")
 def test_asks_at_one_instant_up_to_float_noise_queue_in_the_order_the_cpu_phases_began() -> (
         None):
     # One core, a 0.2 s warm-up, lock_s 0.25 after half the work. 1 and 2 (launched at 0.2)
@@ -120,8 +118,6 @@ def test_asks_at_one_instant_up_to_float_noise_queue_in_the_order_the_cpu_phases
     np.testing.assert_allclose(ready, [0.9, 0.85, 1.1], rtol=1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason="ready_times makes an instance whose held part is empty "
-                   "ready after the launches of that instant (reported by h-oracle)")
 def test_an_empty_held_part_is_ready_before_the_launches_of_its_instant() -> None:
     # lock_at = 1: nothing is left to hold, the lock is taken and released at the instant the
     # work ends, and the instance is ready then, as without the lock: 0 (window 0..0.2, then

@@ -91,7 +91,7 @@ class Launcher(Generic[Instance]):
             # What start() would do at `at`: start = at (no serialisation, no warm-up window).
             entry = at + self.model.delay_s
             if self._lock is not None:
-                instance, work = self._lock.job(instance, work)
+                instance, work = self._lock.job(instance, work, entry, at)
             self._ps.join_later(entry, at, instance, work)
             return entry
         heapq.heappush(self._plans, (at, self._plan_seq, instance, work))
@@ -106,9 +106,9 @@ class Launcher(Generic[Instance]):
         delay = self.model.delay_s
         lock = self._lock
         if lock is not None:
-            self._ps.join_later_many([(at + delay, at, *lock.job(instance, work)) for
-                                      at, instance, work in zip(ats, instances, works,
-                                                                strict=True)])
+            self._ps.join_later_many([(at + delay, at, *lock.job(instance, work, at + delay, at))
+                                      for at, instance, work in zip(ats, instances, works,
+                                                                    strict=True)])
         else:
             self._ps.join_later_many([(at + delay, at, instance, work) for at, instance, work
                                       in zip(ats, instances, works, strict=True)])
@@ -169,9 +169,10 @@ class Launcher(Generic[Instance]):
                 self._warm_until = start + warmup
                 idle = False
             entry = start + delay
+            if entry < self._warm_until:
+                entry = self._warm_until
             if lock is not None:
-                instance, work = lock.job(instance, work)
-            joins.append((entry if entry > self._warm_until else self._warm_until, start,
-                          instance, work))
+                instance, work = lock.job(instance, work, entry, start)
+            joins.append((entry, start, instance, work))
         self._ps.join_later_many(joins, in_order=True)
         self._last_start = last

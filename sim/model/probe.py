@@ -93,14 +93,16 @@ def host_speed(bursts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> H
 def transfer(model: NodeModel, reference: HostSpeed, probed: HostSpeed) -> NodeModel:
     """The calibrated node model carried to the probed host.
 
-    A boot's CPU work (and a launch's) scales with the host's CPU time per boot, and the cores
-    the boots share with the CPU a saturating burst gets: every other term (delay, warm-up, CV,
-    floor, relative growth) is a property of the guest and the hypervisor, kept as calibrated."""
+    A boot's CPU work (and a launch's, and the hold of the VM-creation lock) scales with the
+    host's CPU time per boot, and the cores the boots share with the CPU a saturating burst
+    gets: every other term (delay, warm-up, CV, floor, relative growth, where the lock is taken)
+    is a property of the guest and the hypervisor, kept as calibrated."""
     try:
         return NodeModel.model_validate({
             **model.model_dump(),
             "work_s": model.work_s * probed.boot_cpu_s / reference.boot_cpu_s,
             "launch_cpu_s": model.launch_cpu_s * probed.boot_cpu_s / reference.boot_cpu_s,
+            "lock_s": model.lock_s * probed.boot_cpu_s / reference.boot_cpu_s,
             "cores": model.cores * probed.effective_cores / reference.effective_cores,
         })
     except ValidationError:

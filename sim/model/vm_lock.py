@@ -21,13 +21,15 @@ Instance = TypeVar("Instance", default=int)
 
 
 class _Asks(Generic[Instance]):
-    """The part of an instance's work before it asks for the lock; `rest` follows it."""
+    """The part of an instance's work before it asks for the lock; `rest` follows it. `start`
+    orders the asks of one instant: when its CPU phase began, then the launch order."""
 
-    __slots__ = ("instance", "rest")
+    __slots__ = ("instance", "rest", "start")
 
-    def __init__(self, instance: Instance, rest: float) -> None:
+    def __init__(self, instance: Instance, rest: float, start: tuple[float, float, int]) -> None:
         self.instance = instance
         self.rest = rest
+        self.start = start
 
 
 class _Holds(Generic[Instance]):
@@ -45,7 +47,7 @@ class VmLock(Generic[Instance]):
     typed as instances (like a fair launcher's launch): the parts never leave the node, route()
     takes them out of the completions."""
 
-    __slots__ = ("_at", "_held", "_hold", "_ps", "_waiting")
+    __slots__ = ("_at", "_held", "_hold", "_ps", "_seq", "_waiting")
 
     def __init__(self, model: NodeModel, ps: ProcessorSharing[Instance]) -> None:
         self._ps = ps
@@ -53,46 +55,70 @@ class VmLock(Generic[Instance]):
         self._hold = model.lock_s
         self._held = False
         self._waiting: deque[_Holds[Instance]] = deque()
+        self._seq = 0
 
-    def job(self, instance: Instance, work: float) -> tuple[Instance, float]:
-        """The first job of an instance whose work is `work`: its part before the lock."""
+    def job(self, instance: Instance, work: float, entry: SimTime, order: float
+            ) -> tuple[Instance, float]:
+        """The first job of an instance whose work is `work` and whose CPU phase begins at
+        `entry` (the kernel's join (entry, order)): its part before the lock."""
         before = self._at * work
-        return cast(Instance, _Asks(instance, work - before)), before
+        self._seq += 1
+        return cast(Instance, _Asks(instance, work - before, (entry, order, self._seq))), before
 
     def route(self, now: SimTime, done: list[Instance]) -> list[Instance]:
-        """Take the parts out of the kernel's completions `done` (in their order) at `now`: an
-        instance that asks takes the lock if it is free, else waits; a release hands the lock to
-        the first waiter and the released instance goes on with its rest. Returns the instances
-        ready now: those of `done`, and those whose work ended with the lock."""
+        """Take the parts out of the kernel's completions `done` at `now`: an instance that asks
+        takes the lock if it is free, else waits; a release hands the lock to the first waiter
+        and the released instance goes on with its rest. Returns the instances ready now: those
+        of `done`, and those whose work ended with the lock.
+
+        The asks of one instant queue in the order their CPU phases began (the kernel may list
+        parts that end together up to rounding in another order). Where the lock goes does not
+        depend on the order of the asks and the releases of one instant: an ask joins the end
+        of the queue either way."""
         ready: list[Instance] = []
         joining: list[tuple[Instance, float]] = []
+        asks: list[_Asks[Instance]] = []
         for job in done:
             if isinstance(job, _Asks):
-                asking: _Holds[Instance] = _Holds(job.instance, job.rest)
-                if self._held:
-                    self._waiting.append(asking)
-                else:
-                    joining.append(self._grant(asking))
+                asks.append(job)
             elif isinstance(job, _Holds):
-                if job.rest > 0.0:
-                    joining.append((job.instance, job.rest))
-                else:
-                    ready.append(job.instance)
-                self._held = False
-                if self._waiting:
-                    joining.append(self._grant(self._waiting.popleft()))
+                self._release(job, joining, ready)
             else:
                 ready.append(job)
+        asks.sort(key=lambda a: a.start)
+        for ask in asks:
+            asking: _Holds[Instance] = _Holds(ask.instance, ask.rest)
+            if self._held:
+                self._waiting.append(asking)
+            else:
+                self._grant(asking, joining, ready)
         if joining:
             self._ps.add_many(now, joining)
         return ready
 
-    def _grant(self, part: _Holds[Instance]) -> tuple[Instance, float]:
-        """Give the lock to `part`'s instance: its job while it holds it."""
-        self._held = True
+    def _release(self, part: _Holds[Instance], joining: list[tuple[Instance, float]],
+                 ready: list[Instance]) -> None:
+        """`part`'s instance releases the lock: it goes on with its rest (or is ready), and the
+        first waiter gets the lock."""
+        if part.rest > 0.0:
+            joining.append((part.instance, part.rest))
+        else:
+            ready.append(part.instance)
+        self._held = False
+        if self._waiting:
+            self._grant(self._waiting.popleft(), joining, ready)
+
+    def _grant(self, part: _Holds[Instance], joining: list[tuple[Instance, float]],
+               ready: list[Instance]) -> None:
+        """Give the lock to `part`'s instance: its job while it holds it; with nothing left to
+        hold it passes the lock on at once, within the instant."""
         holds = min(self._hold, part.rest)
-        part.rest -= holds
-        return cast(Instance, part), holds
+        if holds > 0.0:
+            self._held = True
+            part.rest -= holds
+            joining.append((cast(Instance, part), holds))
+        else:
+            self._release(part, joining, ready)
 
     @property
     def waiting(self) -> int:
