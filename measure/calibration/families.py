@@ -51,7 +51,21 @@ PARAMETERS: dict[str, Parameter] = {
     "launch_cpu_s": Parameter(
         "CPU s", "CPU one launch needs from a fair-share launcher", 1e-5, 0.5, 0.01
     ),
+    "lock_s": Parameter(
+        "CPU s", "CPU (at the processor-sharing rate) an instance holds the node's VM-creation "
+        "lock for", 0, 0.05, 0.001
+    ),
+    "lock_at": Parameter(
+        "share of work", "share of a boot's CPU done before it asks for the VM-creation lock "
+        "(measured from kernel traces)", 0, 1, 0.1
+    ),
 }
+
+LOCK_AT = 0.65
+"""Share of a boot's CPU done before QEMU asks for the VM-creation lock (KVM_CREATE_VM's global
+mutex): the median of 0.64-0.66 over 1,900 traced instances (benchmarks/stall_trace.py, 400 at
+4 ms and 1,000 at 6 ms, both launchers, 2026-12-01: the main thread's CPU before its wait on the
+mutex over the instance's CPU until ready). Measured, not fitted: the lock families fix it."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,9 @@ class Family:
     launcher: LauncherMode = "realtime"
     """The launcher the family's model has: a string, so fixed by the family, never fitted.
     "fair" families free launch_cpu_s (docs/model.md, "The launcher")."""
+    lock_at: float = 0.0
+    """Where the family's instances ask for the VM-creation lock (LOCK_AT in the families that
+    free lock_s; docs/model.md, "The VM-creation lock")."""
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -134,6 +151,12 @@ FAMILIES: tuple[Family, ...] = (
         "node warm-up + work with a floor (a fixed part and a lognormal part)",
     ),
     Family(
+        "lock_ps_delay_cv",
+        ("work_s", "delay_s", "work_cv", "lock_s"),
+        "+ the VM-creation lock (instances pass KVM_CREATE_VM's global mutex one at a time)",
+        lock_at=LOCK_AT,
+    ),
+    Family(
         "fair_launcher_ps_delay_cv_idle",
         ("launch_cpu_s", "work_s", "delay_s", "work_cv", "idle_load"),
         "fair-share launcher (launches fall behind as the node fills) instead of a warm-up",
@@ -160,6 +183,7 @@ INSTANCE_FAMILIES = (
     "cpu_ps", "cpu_ps_delay", "cpu_ps_delay_cap", "cpu_ps_delay_spawn", "cpu_warmup_ps_delay",
     "cpu_ps_bg", "cpu_ps_delay_bg", "cpu_warmup_ps_delay_bg",
     "ps_delay_cv", "warmup_ps_delay_cv", "warmup_ps_delay_cv_bg", "warmup_ps_delay_cv_floor",
+    "lock_ps_delay_cv",
 )
 """Tried on per-instance datasets: measured work and, for comparison, fitted work. The idle
 load and the growth of work with residents are measured on such data

@@ -85,7 +85,8 @@ def _starts(family: Family, bursts: Sequence[Burst], base: NodeModel) -> list[di
         cores = float(np.clip(base.work_s / slope, 0.2, 2 * base.cores))
     start = {"cores": cores, "work_s": slope * base.cores, "delay_s": intercept, "work_cv": 0.3,
              "max_rate": 1.0, "idle_load": 0.0, "spawn_s": 0.0, "warmup_s": 0.0,
-             "background_jobs": 0.5, "work_floor": 0.0, "launch_cpu_s": 1e-3}
+             "background_jobs": 0.5, "work_floor": 0.0, "launch_cpu_s": 1e-3,
+             "lock_s": 3e-4}
     starts = [start]
     if "max_rate" in family.free:
         starts.append(dict(start, delay_s=0.5 * intercept, max_rate=0.3))
@@ -97,6 +98,9 @@ def _starts(family: Family, bursts: Sequence[Burst], base: NodeModel) -> list[di
     if "launch_cpu_s" in family.free:
         # A dearer launch: launches that fall behind sooner, as a heavy launcher's would.
         starts.append(dict(start, launch_cpu_s=0.02))
+    if "lock_s" in family.free:
+        # A longer hold: a lock that binds from smaller crowds on.
+        starts.append(dict(start, lock_s=2e-3))
     if "warmup_s" in family.free:
         # A node-level hold: most of the intercept is a window, the rest a per-instance delay.
         starts.append(dict(start, warmup_s=0.8 * intercept, delay_s=0.2 * intercept, work_cv=0.15))
@@ -123,7 +127,8 @@ def fit_family(
     on replays of each run with its own launch and CPU times."""
     from scipy.optimize import least_squares  # imported here: `measure --help` stays quick
 
-    base = measured_base(base.model_copy(update={"launcher": family.launcher}), family, bursts)
+    base = measured_base(base.model_copy(update={"launcher": family.launcher,
+                                                 "lock_at": family.lock_at}), family, bursts)
     keys = sorted({burst.key for burst in bursts})
     lower = np.array([PARAMETERS[n].low / PARAMETERS[n].scale for n in family.free])
     upper = np.array([PARAMETERS[n].high / PARAMETERS[n].scale for n in family.free])
