@@ -59,6 +59,27 @@ def test_a_fair_launcher_family_recovers_the_cpu_of_a_launch(tmp_path: Path) -> 
     assert fit.delay_s == pytest.approx(0.1, rel=0.05)
 
 
+def test_the_lock_family_recovers_how_long_the_lock_is_held(tmp_path: Path) -> None:
+    # A hold of 8 ms in 50 ms boots, on a table of first and all-ready only (the study's
+    # kind): in dense bursts the instances leave the lock one by one, which moves first-ready
+    # and all-ready. First and all-ready alone leave the hold and the spread of the works partly
+    # interchangeable (a longer hold with less varied works), hence the 30 % tolerance; no lock
+    # or twice the hold is still far outside it.
+    true = NodeModel(cores=2, work_s=0.05, delay_s=0.1, work_cv=0.2, lock_s=0.008,
+                     lock_at=FAMILY_BY_NAME["lock_ps_delay_cv"].lock_at)
+    table = synthetic_table(tmp_path / "lock.csv", true, counts=(16, 64, 160),
+                            intervals=(0.0, 10.0, 40.0))
+    bursts = list(load_calibration_data([table]).bursts)
+    options = CalibrateOptions(name="lock", work_draws=2, bootstrap=0)
+    fit = fit_family(FAMILY_BY_NAME["lock_ps_delay_cv"], NodeModel(cores=2, work_s=1.0), bursts,
+                     Evaluator(options.work_draws, options.seed), replicate_noise(bursts),
+                     options, refine=2).model
+    assert fit.lock_at == true.lock_at
+    assert fit.lock_s == pytest.approx(0.008, rel=0.3)
+    assert fit.work_s == pytest.approx(0.05, rel=0.1)
+    assert fit.delay_s == pytest.approx(0.1, rel=0.1)
+
+
 def test_replicate_noise_is_the_median_relative_difference_over_root_two() -> None:
     runs = [
         Burst("a", 10, 1.0, first_ready_s=1.0, all_ready_s=2.0),
