@@ -86,8 +86,16 @@ def check_prediction(done: Done, path: Path) -> None:
     assert 0 < values[0] <= values[1] <= values[2] <= values[3], done.describe()
 
 
+def _with_interval(name: str, param: str, high: float) -> bytes:
+    tree = json.loads(json.dumps(SHIPPED[name]))
+    tree["parameters"][param]["high"] = high
+    return json.dumps(tree).encode()
+
+
 @fuzz_settings(120)
 @given(case=calibration_text())
+@example(case=(_with_interval("firmware.json", "work_s", 2.0), "an interval wider than the "
+               "value: its normal draws go below zero, which a zero work would not survive"))
 def test_predict_on_an_edited_calibration_is_finite_or_refused_in_one_line(
         case: tuple[bytes, str], folder: Path) -> None:
     data, _ = case

@@ -94,9 +94,13 @@ def parameter_draws(model: NodeModel, parameters: Mapping[str, Estimate],
             if estimate.source != "fitted" or estimate.high <= estimate.low:
                 continue
             sd = (estimate.high - estimate.low) / (2.0 * z)
-            # Truncated to the interval widened by one sd: a draw stays a valid model.
+            # Truncated to the interval widened by one sd, and never below half of the smaller
+            # of the value and the interval's low end when that is positive (an edited or very
+            # wide interval would otherwise draw a zero work or zero cores): a draw stays a
+            # valid model.
             value = float(rng.normal(estimate.value, sd))
-            value = float(np.clip(value, max(estimate.low - sd, 0.0), estimate.high + sd))
+            floor = max(estimate.low - sd, 0.5 * min(estimate.low, estimate.value), 0.0)
+            value = float(np.clip(value, floor, max(estimate.high + sd, floor)))
             values[name] = min(value, 0.99) if name == "work_floor" else value
         models.append(NodeModel.model_validate(values))
     return models
