@@ -26,6 +26,7 @@ import subprocess
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.kernel_trace import COM1, perf_available
-from measure.harness.burst import BurstSpec, fixed_interval, run_burst
+from measure.harness.burst import BurstResult, BurstSpec, fixed_interval, run_burst
 from measure.harness.guest import READY
 
 SAMPLE = re.compile(r"^\s*(\d+)/(\d+)\s+\[(\d+)\]\s+(\d+\.\d+):\s+(\S+):\s+(.*)$")
@@ -162,25 +163,35 @@ class Row:
     """Of that start-up, the time spent runnable but preempted."""
 
 
-def traced_burst(count: int, interval_ms: float, realtime: bool, repeat: int,
-                 tmp: Path) -> tuple[list[Row], dict[str, float]]:
+def perf_burst(record_with: Callable[[list[str], Path], subprocess.Popen[bytes]], count: int,
+               interval_ms: float, realtime: bool, repeat: int, tmp: Path,
+               timeout_s: float = 120.0) -> tuple[BurstResult, Path, float]:
+    """One burst of the firmware guest while `record_with(command, perf.data)` records the
+    whole machine: the burst's result, the perf data (the caller parses and deletes it) and the
+    burst's t0 on CLOCK_MONOTONIC."""
     perf_data = tmp / "perf.data"
-    proc = record(["sleep", "600"], perf_data)
+    proc = record_with(["sleep", "600"], perf_data)
     time.sleep(1.5)
     try:
         spec = BurstSpec(boot="firmware", accel="kvm", memory_mb=16,
                          planned_s=fixed_interval(count, interval_ms), interval_ms=interval_ms,
-                         timeout_s=120, repeat=repeat)
+                         timeout_s=timeout_s, repeat=repeat)
         result = run_burst(spec, tmp / "run", realtime=realtime)
     finally:
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=300)
-    trace = parse(perf_data)
-    perf_data.unlink()
+        proc.wait(timeout=600)
     shutil.rmtree(tmp / "run", ignore_errors=True)
     t0 = result.manifest.t0_monotonic
     assert t0 is not None
+    return result, perf_data, t0
+
+
+def traced_burst(count: int, interval_ms: float, realtime: bool, repeat: int,
+                 tmp: Path) -> tuple[list[Row], dict[str, float]]:
+    result, perf_data, t0 = perf_burst(record, count, interval_ms, realtime, repeat, tmp)
+    trace = parse(perf_data)
+    perf_data.unlink()
     name = "realtime" if realtime else "fair"
     rows = []
     for r in result.rows:

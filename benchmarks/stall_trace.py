@@ -30,8 +30,6 @@ import gzip
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -43,8 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.kernel_trace import COM1, perf_available
-from benchmarks.launcher_trace import PIO, ready_written
-from measure.harness.burst import BurstSpec, fixed_interval, run_burst
+from benchmarks.launcher_trace import PIO, perf_burst, ready_written
 from sim.model.node_model import NodeModel
 from sim.model.ready_times import ready_times
 
@@ -253,23 +250,10 @@ class Row:
 def traced_burst(count: int, interval_ms: float, launcher: str, repeat: int, cores: float,
                  late_s: float, tmp: Path
                  ) -> tuple[list[Row], list[dict[str, object]], list[dict[str, object]]]:
-    perf_data = tmp / "perf.data"
-    proc = record(["sleep", "600"], perf_data)
-    time.sleep(1.5)
-    try:
-        spec = BurstSpec(boot="firmware", accel="kvm", memory_mb=16,
-                         planned_s=fixed_interval(count, interval_ms), interval_ms=interval_ms,
-                         timeout_s=180, repeat=repeat)
-        result = run_burst(spec, tmp / "run", realtime=launcher == "realtime")
-    finally:
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=600)
+    result, perf_data, t0 = perf_burst(record, count, interval_ms, launcher == "realtime",
+                                       repeat, tmp, timeout_s=180)
     threads, serial, _ = parse(perf_data)
     perf_data.unlink()
-    shutil.rmtree(tmp / "run", ignore_errors=True)
-    t0 = result.manifest.t0_monotonic
-    assert t0 is not None
     by_tgid: dict[int, list[Thread]] = defaultdict(list)
     for th in threads.values():
         by_tgid[th.tgid].append(th)
