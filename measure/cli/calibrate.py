@@ -14,11 +14,7 @@ from typing import Annotated
 
 import typer
 
-from measure.calibration.data import load_calibration_data
 from measure.calibration.families import FAMILY_BY_NAME
-from measure.calibration.fit import CalibrateOptions, calibrate, candidate_families, check_design
-from measure.calibration.launcher_fit import fit_launcher
-from measure.calibration.validate import validate_dataset
 from measure.harness.records import parse_launcher
 from sim.errors import UserError
 from sim.model.calibration import (
@@ -92,6 +88,16 @@ def calibrate_command(
     ] = 1,
 ) -> None:
     """Fit candidate node models to measured bursts, choose one by held-out error, write it."""
+    # Imported here, as in the commands below: `measure predict` answers without loading the
+    # fitting's pandas, scipy.optimize and scipy.stats (a second of start-up on this machine).
+    from measure.calibration.data import load_calibration_data
+    from measure.calibration.fit import (
+        CalibrateOptions,
+        calibrate,
+        candidate_families,
+        check_design,
+    )
+
     if loss not in LOSSES:
         raise UserError(f"unknown --loss {loss!r}; use one of: {', '.join(LOSSES)}")
     if draws < 1:
@@ -201,6 +207,9 @@ def calibrate_launcher_command(
 ) -> None:
     """Fit the fair launcher's CPU per launch to fair-launcher runs; the rest of the model is the
     calibration's, carried to the runs' host by the realtime runs measured beside them."""
+    from measure.calibration.data import load_calibration_data
+    from measure.calibration.launcher_fit import fit_launcher
+
     fitted = load_calibration(calibration)
     data = load_calibration_data(datasets)
     if data.boot != fitted.provenance.boot:
@@ -238,6 +247,8 @@ def validate_command(
     json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
 ) -> None:
     """Compare real per-instance ready times with the model's prediction for the same launches."""
+    from measure.calibration.validate import validate_dataset
+
     results = validate_dataset(dataset, calibration, plots, work, probe)
     if json_out:
         print(json.dumps([r.model_dump() for r in results], indent=2))
