@@ -254,9 +254,9 @@ def traced_burst(count: int, interval_ms: float, launcher: str, repeat: int, cor
                                        repeat, tmp, timeout_s=180)
     threads, serial, _ = parse(perf_data)
     perf_data.unlink()
-    by_tgid: dict[int, list[Thread]] = defaultdict(list)
-    for th in threads.values():
-        by_tgid[th.tgid].append(th)
+    by_tgid: dict[int, list[tuple[int, Thread]]] = defaultdict(list)
+    for tid, th in threads.items():
+        by_tgid[th.tgid].append((tid, th))
     rows_in = [r for r in result.rows if r.pid in serial]
     launch = np.array([t0 + r.launch_s for r in rows_in])
     written = np.array([ready_written(serial[r.pid]) for r in rows_in])
@@ -264,9 +264,8 @@ def traced_burst(count: int, interval_ms: float, launcher: str, repeat: int, cor
     others = []
     for r, a, b in zip(rows_in, launch, written, strict=True):
         s, o = Split(), Split()
-        for tid, th in threads.items():
-            if th.tgid == r.pid:
-                split(th, a, b, s if tid == r.pid else o)
+        for tid, th in by_tgid.get(r.pid, []):
+            split(th, a, b, s if tid == r.pid else o)
         splits.append(s)
         others.append(o)
     work = np.array([s.running + o.running for s, o in zip(splits, others, strict=True)])

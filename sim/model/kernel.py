@@ -24,7 +24,7 @@ _TIME_REL_EPS = 1e-12
 Job = TypeVar("Job", default=int)
 """What identifies a job (opaque here: only handed back when it completes)."""
 
-_Join = tuple[SimTime, float, Job, float]
+Join = tuple[SimTime, float, Job, float]
 """A job that joins later: (join time, order among equal join times, job, work)."""
 
 
@@ -68,7 +68,7 @@ class ProcessorSharing(Generic[Job]):
         self._heap: list[tuple[float, int, Job]] = []
         """(virtual finish mark, insertion order, job): the order breaks ties deterministically."""
         self._seq = 0
-        self._joins: deque[_Join[Job]] = deque()
+        self._joins: deque[Join[Job]] = deque()
         """Jobs queued to join later, in (join time, order) order; equal keys in queueing order."""
 
     @property
@@ -174,7 +174,7 @@ class ProcessorSharing(Generic[Job]):
             joins.insert(bisect_right(joins, (at, order), key=lambda d: (d[0], d[1])),
                          (at, order, job, work))
 
-    def join_later_many(self, items: Iterable[_Join[Job]], in_order: bool = False) -> None:
+    def join_later_many(self, items: Iterable[Join[Job]], in_order: bool = False) -> None:
         """join_later() each (at, order, job, work); `in_order`: the caller knows the items are
         sorted by (at, order), so only the first is compared with the queue."""
         joins = self._joins
@@ -218,7 +218,7 @@ class ProcessorSharing(Generic[Job]):
         first_completion()). join_due() and pop_completed() at each event would do the same
         operations with the same arithmetic: this is that loop, the state in locals.
         """
-        joins: Sequence[_Join[Job]] = self._joins if with_joins else ()
+        joins: Sequence[Join[Job]] = self._joins if with_joins else ()
         heap = self._heap
         append = done.append
         popleft = self._joins.popleft

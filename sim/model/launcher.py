@@ -50,7 +50,7 @@ class Launcher(Generic[Instance]):
         self._ps = ps
         self._lock = lock
         """The node's VM-creation lock, if it has one: an instance's CPU phase then begins with
-        its part of the work before the lock (VmLock.job())."""
+        its part of the work before the lock (VmLock.joins())."""
         self.fair = model.launches_take_cpu
         """Launches are CPU jobs in the kernel (begin_launch(), finish_launch())."""
         self.direct = (model.spawn_s == 0.0 and model.warmup_s == 0.0 and not model.work_growth
@@ -91,8 +91,9 @@ class Launcher(Generic[Instance]):
             # What start() would do at `at`: start = at (no serialisation, no warm-up window).
             entry = at + self.model.delay_s
             if self._lock is not None:
-                instance, work = self._lock.job(instance, work, entry, at)
-            self._ps.join_later(entry, at, instance, work)
+                self._ps.join_later_many(self._lock.joins([(entry, at, instance, work)]))
+            else:
+                self._ps.join_later(entry, at, instance, work)
             return entry
         heapq.heappush(self._plans, (at, self._plan_seq, instance, work))
         self._plan_seq += 1
@@ -104,14 +105,9 @@ class Launcher(Generic[Instance]):
         """plan() each instance when direct: their delay ends go straight to the kernel.
         Returns the first delay end."""
         delay = self.model.delay_s
-        lock = self._lock
-        if lock is not None:
-            self._ps.join_later_many([(at + delay, at, *lock.job(instance, work, at + delay, at))
-                                      for at, instance, work in zip(ats, instances, works,
-                                                                    strict=True)])
-        else:
-            self._ps.join_later_many([(at + delay, at, instance, work) for at, instance, work
-                                      in zip(ats, instances, works, strict=True)])
+        joins = [(at + delay, at, instance, work) for at, instance, work
+                 in zip(ats, instances, works, strict=True)]
+        self._ps.join_later_many(joins if self._lock is None else self._lock.joins(joins))
         return min(ats) + delay
 
     def pop_plan(self) -> tuple[Instance, float]:
@@ -151,7 +147,6 @@ class Launcher(Generic[Instance]):
         delay = self.model.delay_s
         warmup = self.model.warmup_s
         growth = self.model.work_growth
-        lock = self._lock
         last = self._last_start
         idle = in_flight == 0
         joins: list[tuple[SimTime, float, Instance, float]] = []
@@ -169,10 +164,9 @@ class Launcher(Generic[Instance]):
                 self._warm_until = start + warmup
                 idle = False
             entry = start + delay
-            if entry < self._warm_until:
-                entry = self._warm_until
-            if lock is not None:
-                instance, work = lock.job(instance, work, entry, start)
-            joins.append((entry, start, instance, work))
+            joins.append((entry if entry > self._warm_until else self._warm_until, start,
+                          instance, work))
+        if self._lock is not None:
+            joins = self._lock.joins(joins)
         self._ps.join_later_many(joins, in_order=True)
         self._last_start = last

@@ -14,7 +14,7 @@ from typing import Generic, cast
 
 from typing_extensions import TypeVar
 
-from sim.model.kernel import ProcessorSharing, SimTime
+from sim.model.kernel import Join, ProcessorSharing, SimTime
 from sim.model.node_model import NodeModel
 
 Instance = TypeVar("Instance", default=int)
@@ -57,13 +57,17 @@ class VmLock(Generic[Instance]):
         self._waiting: deque[_Holds[Instance]] = deque()
         self._seq = 0
 
-    def job(self, instance: Instance, work: float, entry: SimTime, order: float
-            ) -> tuple[Instance, float]:
-        """The first job of an instance whose work is `work` and whose CPU phase begins at
-        `entry` (the kernel's join (entry, order)): its part before the lock."""
-        before = self._at * work
-        self._seq += 1
-        return cast(Instance, _Asks(instance, work - before, (entry, order, self._seq))), before
+    def joins(self, joins: list[Join[Instance]]) -> list[Join[Instance]]:
+        """The kernel joins (CPU phase begins at, order, instance, work) of starting instances,
+        each instance's job made its part of the work before the lock."""
+        out: list[Join[Instance]] = []
+        for entry, order, instance, work in joins:
+            before = self._at * work
+            self._seq += 1
+            out.append((entry, order,
+                        cast(Instance, _Asks(instance, work - before, (entry, order, self._seq))),
+                        before))
+        return out
 
     def route(self, now: SimTime, done: list[Instance]) -> list[Instance]:
         """Take the parts out of the kernel's completions `done` at `now`: an instance that asks
@@ -119,8 +123,3 @@ class VmLock(Generic[Instance]):
             joining.append((cast(Instance, part), holds))
         else:
             self._release(part, joining, ready)
-
-    @property
-    def waiting(self) -> int:
-        """Instances asleep waiting for the lock."""
-        return len(self._waiting)
