@@ -176,7 +176,7 @@ def perf_burst(record_with: Callable[[list[str], Path], subprocess.Popen[bytes]]
         spec = BurstSpec(boot="firmware", accel="kvm", memory_mb=16,
                          planned_s=fixed_interval(count, interval_ms), interval_ms=interval_ms,
                          timeout_s=timeout_s, repeat=repeat)
-        result = run_burst(spec, tmp / "run", realtime=realtime)
+        result = run_burst(spec, tmp / "run", launcher="realtime" if realtime else "fair")
     finally:
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)

@@ -63,7 +63,7 @@ def measure(out: Annotated[Path, typer.Option(help="directory for the probes and
             order = LAUNCHERS if (repeat + k) % 2 == 0 else LAUNCHERS[::-1]
             for launcher in order:
                 spec = replay_spec(plan, path, "firmware", "kvm", repeat=repeat)
-                result = run_burst(spec, out / policy, realtime=launcher == "realtime")
+                result = run_burst(spec, out / policy, launcher=launcher)
                 print(f"{policy} {launcher} {repeat}: first {result.manifest.first_ready_s} "
                       f"all {result.manifest.all_ready_s}", file=sys.stderr)
                 time.sleep(2.0)

@@ -102,8 +102,9 @@ class NodeGroupSpec(_Frozen):
     """A probe file written by `measure probe` on the host these nodes stand for: the
     calibration is carried to that host (docs/calibration.md, Transfer)."""
     launcher: LauncherMode | None = None
-    """realtime (launches on time) or fair (the launcher shares the nodes' cores; needs a
-    calibration with a launcher fit); default: the calibration's or the inline model's."""
+    """realtime (launches on time), fair (the launcher shares the nodes' cores) or reserved
+    (the launcher has one of the cores to itself); fair and reserved need a calibration with a
+    launcher fit. Default: the calibration's or the inline model's."""
     name: str | None = None
     """Label of the group; defaults to the calibration's name."""
 
@@ -141,7 +142,8 @@ class NodeGroupSpec(_Frozen):
             except UserError as exc:
                 raise ValueError(str(exc)) from None
         try:
-            self._launched = with_launcher(self._base_model, self.launcher, "launcher: fair")
+            self._launched = with_launcher(self._base_model, self.launcher,
+                                           f"launcher: {self.launcher}")
         except UserError as exc:
             raise ValueError(str(exc)) from None
         return self
@@ -153,7 +155,7 @@ class NodeGroupSpec(_Frozen):
         calibration: Calibration | None = self._calibration
         if calibration is None or self.launcher is None:
             return calibration
-        return calibration_with_launcher(calibration, self.launcher, "launcher: fair")
+        return calibration_with_launcher(calibration, self.launcher, f"launcher: {self.launcher}")
 
     @property
     def loaded_probe(self) -> ProbeFile | None:

@@ -17,6 +17,7 @@ import pytest
 
 from measure.harness.burst import BurstSpec, fixed_interval, run_burst
 from measure.harness.dataset import load_instances, load_manifests
+from measure.harness.records import launcher_mode
 
 pytestmark = [pytest.mark.boots, pytest.mark.usefixtures("qemu_installed")]
 
@@ -97,10 +98,33 @@ def test_instances_run_on_the_normal_policy_while_the_harness_is_realtime(
 
     spec = BurstSpec(boot="firmware", accel=accel, memory_mb=16,  # type: ignore[arg-type]
                      planned_s=(0.0, 0.0), interval_ms=0.0, timeout_s=30)
-    run_burst(spec, tmp_path, on_event=on_event, realtime=True)
+    run_burst(spec, tmp_path, on_event=on_event, launcher="realtime")
     assert policies == [os.SCHED_OTHER, os.SCHED_OTHER]
     assert "SCHED_FIFO" in load_manifests(tmp_path)[0].harness_sched
     assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the harness restored its own policy
+
+
+def test_a_reserved_launcher_keeps_a_cpu_the_instances_do_not_use(
+        tmp_path: Path, accel: str) -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("a reserved launcher needs 2 or more CPUs")
+    seen: list[tuple[set[int], set[int], int]] = []
+
+    def on_event(kind: str, row: object) -> None:
+        if kind == "ready":
+            pid = row.pid  # type: ignore[attr-defined]
+            seen.append((os.sched_getaffinity(0), os.sched_getaffinity(pid),
+                         os.sched_getscheduler(pid)))
+
+    spec = BurstSpec(boot="firmware", accel=accel, memory_mb=16,  # type: ignore[arg-type]
+                     planned_s=(0.0, 0.0), interval_ms=0.0, timeout_s=30)
+    run_burst(spec, tmp_path, on_event=on_event, launcher="reserved")
+    assert seen == [({cpus[0]}, set(cpus[1:]), os.SCHED_OTHER)] * 2
+    manifest = load_manifests(tmp_path)[0]
+    assert launcher_mode(manifest.harness_sched) == "reserved"
+    assert "taskset" in " ".join(manifest.qemu_argv)
+    assert sorted(os.sched_getaffinity(0)) == cpus  # the harness may use every CPU again
 
 
 def _start_burst(out: Path, accel: str, count: int = 40,

@@ -38,7 +38,7 @@ def test_ready_strings_are_read_while_overdue_launches_wait(
                      interval_ms=0.0, timeout_s=20.0)
     # The fair launcher: under the realtime one the stand-ins' own start-up waits behind the
     # FIFO launches and their children, which says nothing about the harness's reads.
-    result = run_burst(spec, tmp_path / "ds", realtime=False)
+    result = run_burst(spec, tmp_path / "ds", launcher="fair")
     assert [r.status for r in result.rows] == ["ready"] * count
     launches = sorted(r.launch_s for r in result.rows)
     first_ready = min(r.ready_s for r in result.rows)

@@ -6,7 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
+from sim.errors import UserError
+from sim.model.calibration import with_launcher
 from sim.model.node_model import NodeModel, draw_work, work_from_normal
 from sim.model.node_state import NodeState
 from sim.model.ready_times import launched_and_ready_times, ready_times
@@ -35,6 +38,9 @@ def naive_launched_and_ready_times(
     A fair launcher with launch_cpu_s > 0 launches one instance at a time, in launch order: its
     launch is one more of the k sharers until it has received launch_cpu_s, and the instance
     is launched (starts as above) when it has; the next launch begins then, or at its time.
+    A reserved launcher keeps one of the cores (the instances share cores - 1): each launch
+    begins at its time or when the previous instance started, if later, and the instance
+    starts launch_cpu_s after it began (or spawn_s after the previous start, if later).
     With a VM-creation lock (lock_s > 0) an instance's (grown) work w is three parts: lock_at * w
     as a sharer; then it asks for the node's one lock, takes it if free, else waits first come
     first served without being a sharer; holding it, h = min(lock_s, w - lock_at * w) as a
@@ -48,6 +54,8 @@ def naive_launched_and_ready_times(
     n = len(launch_s)
     life = [math.inf] * n if lifetime_s is None else [float(x) for x in lifetime_s]
     fair = model.launcher == "fair" and model.launch_cpu_s > 0
+    reserved = model.launcher == "reserved"
+    cores = model.cores - 1.0 if reserved else model.cores
     locked = model.lock_s > 0
     launches = sorted(range(n), key=lambda i: (float(launch_s[i]), i))
     launching: int | None = None  # the instance a fair launcher is launching
@@ -70,7 +78,7 @@ def naive_launched_and_ready_times(
     ready = [math.nan] * n
     t = -math.inf
     while launches or launching is not None or joining or remaining:
-        capacity = max(model.min_capacity, model.cores - model.idle_load * running_ready)
+        capacity = max(model.min_capacity, cores - model.idle_load * running_ready)
         sharers = len(remaining) + (launching is not None)
         rate = min(model.max_rate, capacity / (sharers + model.background_jobs)) if sharers else 0.0
         candidates = [*stops, *(j[0] for j in joining)]
@@ -125,7 +133,11 @@ def naive_launched_and_ready_times(
                 to_start.append(launches.pop(0))
         for i in to_start:
             launched[i] = t
-            start = max(t, last_start + model.spawn_s)
+            if reserved:
+                begin = max(t, last_start)
+                start = max(begin + model.launch_cpu_s, last_start + model.spawn_s)
+            else:
+                start = max(t, last_start + model.spawn_s)
             last_start = start
             if in_flight == 0:
                 warm_until = start + model.warmup_s
@@ -285,6 +297,15 @@ ORACLE_MODELS |= {
     f"fair {name}": model.model_copy(update={"launcher": "fair", "launch_cpu_s": 0.005})
     for name, model in list(ORACLE_MODELS.items())
 }
+# And with a reserved launcher: 8 ms per launch on its own core, so that launches queue in the
+# busy first 1.5 s of the oracle test, on the cores left (one more than the model had, so that
+# every model keeps its own share of cores).
+ORACLE_MODELS |= {
+    f"reserved {name}": NodeModel.model_validate(
+        {**model.model_dump(), "launcher": "reserved", "launch_cpu_s": 0.008,
+         "cores": model.cores + 1.0})
+    for name, model in list(ORACLE_MODELS.items()) if "fair" not in name
+}
 
 
 @pytest.mark.parametrize("lives", [False, True], ids=["forever", "lifetimes"])
@@ -311,6 +332,13 @@ def test_ready_times_agree_with_a_naive_simulation(name: str, lives: bool) -> No
         assert np.max(ours[0] - launch) > 0.5
     else:
         np.testing.assert_array_equal(ours[0], launch)
+    if model.launcher == "reserved":  # (launches queue: the test tests something)
+        start = -math.inf
+        waits = []
+        for planned in np.sort(launch):
+            start = max(planned, start) + model.launch_cpu_s
+            waits.append(start - planned)
+        assert max(waits) > 3 * model.launch_cpu_s
     if model.has_lock:  # (the lock binds: the test tests something)
         unlocked = model.model_copy(update={"lock_s": 0.0})
         without = naive_launched_and_ready_times(unlocked, launch, naive_work(model, z), lifetime)
@@ -365,7 +393,8 @@ def test_launches_with_no_boot_competing_end_one_launch_cpu_apart(model: NodeMod
     np.testing.assert_allclose(launched, (np.arange(n) + 1) * 0.003 / rate, rtol=1e-12)
 
 
-@pytest.mark.parametrize("name", [name for name in ORACLE_MODELS if "fair" not in name])
+@pytest.mark.parametrize("name", [name for name in ORACLE_MODELS
+                                  if "fair" not in name and "reserved" not in name])
 def test_without_a_cost_or_with_a_realtime_launcher_the_launcher_changes_nothing(
     name: str,
 ) -> None:
@@ -386,6 +415,52 @@ def test_without_a_cost_or_with_a_realtime_launcher_the_launcher_changes_nothing
         assert np.array_equal(launched, launch), launcher
         lives = node_launched_and_ready_times(variant, launch, work, lifetime)[1]
         assert np.array_equal(lives, plain_lives), launcher
+
+
+def reserved(model: NodeModel, launch_s: float) -> NodeModel:
+    """`model` with a reserved launcher whose launches take `launch_s` each."""
+    return NodeModel.model_validate({**model.model_dump(), "launcher": "reserved",
+                                     "launch_cpu_s": launch_s})
+
+
+@pytest.mark.parametrize("name", ["delay", "idle_load", "work_growth", "lock", "background"])
+def test_a_reserved_launcher_with_time_to_spare_is_a_realtime_one_on_a_core_less(
+    name: str,
+) -> None:
+    # Launches at least launch_cpu_s apart never queue: each instance starts launch_cpu_s after
+    # its planned time and then meets what it would meet on a node with one core less whose
+    # launcher launches on time.
+    model = ORACLE_MODELS[name]
+    rng = np.random.default_rng([2, 0, 96])
+    gap = 0.004
+    launch = np.cumsum(gap + rng.exponential(0.01, 150))
+    work = draw_work(model, launch.size, rng)
+    ours = ready_times(reserved(model.model_copy(update={"cores": model.cores + 1.0}), gap),
+                       launch, work)
+    np.testing.assert_allclose(ours, ready_times(model, launch + gap, work), rtol=0, atol=1e-9)
+
+
+def test_a_reserved_launcher_starts_a_dense_burst_one_launch_apart() -> None:
+    # 40 instances at once, each needing 1 ms of CPU (less than a launch): the launcher starts
+    # one every 3 ms and each boots alone on the two cores left: instance k is ready at
+    # (k + 1) * 3 ms + delay + 1 ms.
+    model = reserved(NodeModel(cores=3, work_s=0.001, delay_s=0.01), 0.003)
+    ready = ready_times(model, np.zeros(40))
+    np.testing.assert_allclose(ready, (np.arange(40) + 1) * 0.003 + 0.011, rtol=1e-12)
+
+
+def test_a_reserved_launcher_needs_a_core_to_spare_and_a_launch_cost() -> None:
+    with pytest.raises(ValidationError, match="more than one core"):
+        NodeModel(cores=1, work_s=0.1, launcher="reserved", launch_cpu_s=0.001)
+    plain = NodeModel(cores=2, work_s=0.1)
+    with pytest.raises(UserError, match="no fair-launcher fit"):
+        with_launcher(plain, "reserved", "here")
+    with pytest.raises(UserError, match="more than one core"):
+        with_launcher(plain.model_copy(update={"cores": 1.0, "launch_cpu_s": 0.001}),
+                      "reserved", "here")
+    kept = with_launcher(plain.model_copy(update={"launch_cpu_s": 0.001}), "reserved", "here")
+    assert (kept.cores, kept.boot_cores, kept.reserved_launch_s) == (2.0, 1.0, 0.001)
+    assert NodeModel.model_validate_json(kept.model_dump_json()) == kept
 
 
 def test_a_fair_launcher_paces_a_dense_burst() -> None:

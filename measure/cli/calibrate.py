@@ -162,7 +162,7 @@ def predict_command(
                                                   "calibration to the probed host.")
     ] = None,
     launcher: Annotated[
-        str | None, typer.Option("--launcher", help="realtime | fair (default: the "
+        str | None, typer.Option("--launcher", help="realtime | fair | reserved (default: the "
                                                     "calibration's, realtime)")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,

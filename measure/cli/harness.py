@@ -22,7 +22,7 @@ from measure.harness.preflight import (
     check_repeat,
     prepare,
 )
-from measure.harness.records import parse_launcher
+from measure.harness.records import LauncherMode, parse_launcher
 from measure.harness.replay import replay_spec
 from measure.harness.sweep import grid, run_in_turn, run_sweep
 from sim.errors import UserError
@@ -41,11 +41,12 @@ def _parse_list(text: str, kind: type, name: str) -> list[Any]:
     return values
 
 
-def _launcher(launcher: str, realtime: bool | None = None) -> bool:
-    """--launcher realtime|fair (and the older --realtime/--no-realtime): True for realtime."""
-    if parse_launcher(launcher) == "fair" and realtime:
-        raise UserError("--launcher fair and --realtime contradict each other; pass one")
-    return launcher == "realtime" and realtime is not False
+def _launcher(launcher: str, realtime: bool | None = None) -> LauncherMode:
+    """--launcher realtime|fair|reserved (and the older --realtime/--no-realtime)."""
+    mode = parse_launcher(launcher)
+    if mode != "realtime" and realtime:
+        raise UserError(f"--launcher {mode} and --realtime contradict each other; pass one")
+    return "fair" if realtime is False and mode == "realtime" else mode
 
 
 def _say(message: str) -> None:
@@ -84,7 +85,9 @@ def burst(
                                                           "launch")] = None,
     settle_s: Annotated[float, typer.Option(help="pause between repeats")] = 2.0,
     launcher: Annotated[str, typer.Option(help="realtime (SCHED_FIFO: launches on time) | fair "
-                                               "(normal priority, as a platform's daemon)")
+                                               "(normal priority, as a platform's daemon) | "
+                                               "reserved (normal priority on a CPU the "
+                                               "instances do not use)")
                         ] = "realtime",
     realtime: Annotated[bool | None, typer.Option(help="--no-realtime: same as --launcher fair")
                         ] = None,
@@ -101,7 +104,7 @@ def burst(
              for r in range(repeat))
     summaries = []
     for result, s in run_in_turn(specs, out, settle_s=settle_s,
-                                 memory_estimate_mb=est.per_instance_mb, realtime=rt):
+                                 memory_estimate_mb=est.per_instance_mb, launcher=rt):
         summaries.append(s)
         if not json_out:
             fr, ar = s["first_ready_s"], s["all_ready_s"]
@@ -126,8 +129,8 @@ def sweep(
     repeat: Annotated[int, typer.Option(help="repeats of each point")] = 3,
     seed: Annotated[int, typer.Option(help="seed of the random point order")] = 0,
     settle_s: Annotated[float, typer.Option(help="pause between bursts")] = 2.0,
-    launchers: Annotated[str, typer.Option(help="comma-separated launchers (realtime, fair): "
-                                                "an axis of the grid")] = "realtime",
+    launchers: Annotated[str, typer.Option(help="comma-separated launchers (realtime, fair, "
+                                                "reserved): an axis of the grid")] = "realtime",
 ) -> None:
     """Run a grid of bursts in random order into one dataset; resumes where it stopped."""
     from rich.progress import Progress
@@ -165,7 +168,8 @@ def replay(
     accel: Annotated[str, typer.Option(help="kvm | tcg")] = "kvm",
     repeat: Annotated[int, typer.Option(help="times to replay it, one after the other")] = 1,
     settle_s: Annotated[float, typer.Option(help="pause between repeats")] = 2.0,
-    launcher: Annotated[str, typer.Option(help="realtime | fair (see `measure burst`)")
+    launcher: Annotated[str, typer.Option(help="realtime | fair | reserved (see `measure "
+                                               "burst`)")
                         ] = "realtime",
     json_out: Annotated[bool, typer.Option("--json", help="JSON summaries on stdout")] = False,
 ) -> None:
@@ -179,7 +183,7 @@ def replay(
     specs = (replay_spec(plan, schedule, b, a, repeat=r) for r in range(repeat))
     summaries = []
     for result, s in run_in_turn(specs, out, settle_s=settle_s,
-                                 memory_estimate_mb=est.per_instance_mb, realtime=rt):
+                                 memory_estimate_mb=est.per_instance_mb, launcher=rt):
         summaries.append(s)
         if not json_out:
             print(f"{result.run_id}: {s['ready']}/{len(plan.launches)} ready; first "

@@ -27,6 +27,7 @@ from measure.harness.host import host_info, qemu_version
 from measure.harness.process import (
     Spawned,
     cpu_and_wait_seconds,
+    cpus_prefix,
     kill_and_reap,
     normal_policy_prefix,
     pdeathsig_prefix,
@@ -34,10 +35,11 @@ from measure.harness.process import (
     spawn,
     try_reap,
 )
-from measure.harness.records import InstanceRow, Manifest, Status
+from measure.harness.records import InstanceRow, LauncherMode, Manifest, Status
 from measure.harness.signals import (
     BurstInterrupted,
     harness_priority,
+    instance_cpus,
     signals_held,
     terminate_as_exception,
 )
@@ -116,7 +118,7 @@ def run_burst(
     *,
     memory_estimate_mb: float | None = None,
     on_event: Callable[[str, InstanceRow], None] | None = None,
-    realtime: bool = True,
+    launcher: LauncherMode = "realtime",
 ) -> BurstResult:
     """Run one burst into dataset directory `out` and return its rows.
 
@@ -125,7 +127,7 @@ def run_burst(
     """
     if spec.count < 1:
         raise UserError("count must be at least 1")
-    with harness_priority(realtime) as sched:
+    with harness_priority(launcher) as sched:
         return _Burst(spec, out, memory_estimate_mb, on_event, sched).run()
 
 
@@ -145,6 +147,9 @@ class _Burst:
         qemu_cmd = qemu_argv(qemu, spec.boot, spec.accel, spec.memory_mb)
         if sched.startswith("SCHED_FIFO"):
             qemu_cmd = normal_policy_prefix() + qemu_cmd
+        cpus = instance_cpus(sched)
+        if cpus is not None:
+            qemu_cmd = cpus_prefix(cpus) + qemu_cmd
         self.argv = pdeathsig_prefix() + qemu_cmd
         raise_fd_limit(2 * spec.count)
         self.run_id = new_run_id(spec)

@@ -42,6 +42,15 @@ def normal_policy_prefix() -> list[str]:
     return [chrt, "--other", "0"]
 
 
+def cpus_prefix(cpus: str) -> list[str]:
+    """The wrapper that moves an instance onto the CPUs `cpus` (a taskset list) before QEMU."""
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        raise UserError("taskset (util-linux) not found; install util-linux or use another "
+                        "--launcher")
+    return [taskset, "--cpu-list", cpus]
+
+
 def raise_fd_limit(needed: int) -> None:
     """Each instance holds two pipe fds; lift the soft limit so large bursts fit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

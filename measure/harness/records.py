@@ -63,9 +63,10 @@ class InstanceRow:
         return row
 
 
-LAUNCHERS: tuple[LauncherMode, ...] = ("realtime", "fair")
-"""The harness as a platform's launcher: realtime (SCHED_FIFO, launches on time) or fair (normal
-priority, sharing the cores with the boots it starts)."""
+LAUNCHERS: tuple[LauncherMode, ...] = ("realtime", "fair", "reserved")
+"""The harness as a platform's launcher: realtime (SCHED_FIFO, launches on time), fair (normal
+priority, sharing the cores with the boots it starts) or reserved (normal priority on a core
+the boots do not use)."""
 
 
 def parse_launcher(text: str, option: str = "--launcher") -> LauncherMode:
@@ -79,7 +80,9 @@ def parse_launcher(text: str, option: str = "--launcher") -> LauncherMode:
 def launcher_mode(harness_sched: str) -> LauncherMode:
     """The launcher a run really had, from its manifest's harness_sched (a refused SCHED_FIFO is
     fair; runs from before the field existed were realtime, the only mode then)."""
-    return "realtime" if harness_sched.startswith("SCHED_FIFO") or not harness_sched else "fair"
+    if harness_sched.startswith("SCHED_FIFO") or not harness_sched:
+        return "realtime"
+    return "reserved" if "reserved CPU" in harness_sched else "fair"
 
 
 class Manifest(BaseModel):

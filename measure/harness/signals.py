@@ -11,6 +11,9 @@ import signal
 from collections.abc import Iterator
 from types import FrameType
 
+from sim.errors import UserError
+from sim.model.node_model import LauncherMode
+
 
 class BurstInterrupted(Exception):
     """SIGTERM or SIGHUP arrived during a burst."""
@@ -20,15 +23,33 @@ REALTIME_PRIORITY = 10
 
 
 @contextlib.contextmanager
-def harness_priority(realtime: bool) -> Iterator[str]:
-    """Run the harness under SCHED_FIFO so that launches and reads are not delayed behind the
-    very QEMU processes it measures. Yields a description for the manifest.
+def harness_priority(launcher: LauncherMode) -> Iterator[str]:
+    """Run the harness as the platform's launcher `launcher`. Yields a description for the
+    manifest (launcher_mode() reads the mode back from it).
 
-    posix_spawn (vfork) suspends the harness until the child's first exec; that exec must not
-    wait behind dozens of booting instances, so the child keeps SCHED_FIFO for it, and the first
-    program it runs is `chrt --other 0`, which drops to the normal policy before QEMU starts."""
-    if not realtime:
+    realtime: SCHED_FIFO, so that launches and reads are not delayed behind the very QEMU
+    processes it measures. posix_spawn (vfork) suspends the harness until the child's first
+    exec; that exec must not wait behind dozens of booting instances, so the child keeps
+    SCHED_FIFO for it, and the first program it runs is `chrt --other 0`, which drops to the
+    normal policy before QEMU starts.
+    fair: the normal policy, sharing the cores with the boots.
+    reserved: the normal policy on a CPU of its own (the first it may use); each child starts
+    there and its first program, `taskset`, moves it to the other CPUs before QEMU starts
+    (instance_cpus())."""
+    if launcher == "fair":
         yield "SCHED_OTHER (realtime off)"
+        return
+    if launcher == "reserved":
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            raise UserError(f"--launcher reserved needs 2 or more CPUs and this process may use "
+                            f"{len(cpus)}; use --launcher realtime or fair")
+        os.sched_setaffinity(0, cpus[:1])
+        try:
+            yield (f"SCHED_OTHER on reserved CPU {cpus[0]}; instances on CPUs "
+                   f"{','.join(map(str, cpus[1:]))}")
+        finally:
+            os.sched_setaffinity(0, cpus)
         return
     try:
         old_policy = os.sched_getscheduler(0)
@@ -41,6 +62,15 @@ def harness_priority(realtime: bool) -> Iterator[str]:
         yield f"SCHED_FIFO priority {REALTIME_PRIORITY}; instances SCHED_OTHER via chrt"
     finally:
         os.sched_setscheduler(0, old_policy, old_param)
+
+
+def instance_cpus(harness_sched: str) -> str | None:
+    """The CPUs (a taskset list) a reserved launcher's instances run on, from its description;
+    None for the other launchers."""
+    marker = "; instances on CPUs "
+    if "reserved CPU" not in harness_sched or marker not in harness_sched:
+        return None
+    return harness_sched.split(marker, 1)[1]
 
 
 @contextlib.contextmanager

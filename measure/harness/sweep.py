@@ -78,7 +78,7 @@ def run_sweep(points: Sequence[SweepPoint], out: Path, *, settle_s: float,
         if point in done:
             on_done(point, None)
             continue
-        result = run_burst(point.spec(), out, realtime=point.launcher == "realtime")
+        result = run_burst(point.spec(), out, launcher=point.launcher)
         ran += 1
         on_done(point, result)
         # Let the previous burst's processes leave the scheduler and page cache settle.
@@ -87,13 +87,13 @@ def run_sweep(points: Sequence[SweepPoint], out: Path, *, settle_s: float,
 
 
 def run_in_turn(specs: Iterable[BurstSpec], out: Path, *, settle_s: float,
-                memory_estimate_mb: float | None = None, realtime: bool = True,
+                memory_estimate_mb: float | None = None, launcher: LauncherMode = "realtime",
                 ) -> Iterator[tuple[BurstResult, dict[str, Any]]]:
     """Run bursts one after the other into dataset `out` (the repeats of `measure burst` and
     `measure replay`), pausing `settle_s` between two; yields each result and its summary."""
     for k, spec in enumerate(specs):
         if k:
             time.sleep(settle_s)
-        result = run_burst(spec, out, memory_estimate_mb=memory_estimate_mb, realtime=realtime)
+        result = run_burst(spec, out, memory_estimate_mb=memory_estimate_mb, launcher=launcher)
         yield result, {"run_id": result.run_id, **burst_summary(result.rows),
                        "status_counts": result.manifest.status_counts}

@@ -313,7 +313,7 @@ class Simulation:
             state = node.state
             state.observe(now)
             busy = state.cpu_busy_s(now)
-            fraction = (busy - node.cpu_mark) / (period * node.model.cores) if now > 0 else 0.0
+            fraction = (busy - node.cpu_mark) / (period * node.model.boot_cores) if now > 0 else 0.0
             node.cpu_mark = busy
             rows.append((node.id, now, state.in_flight, state.ready, state.planned, fraction))
         self._last_sample_s = now
@@ -348,7 +348,7 @@ class Simulation:
         for node in self._nodes:
             node.state.observe(end)
             busy = node.state.cpu_busy_s(end)
-            fraction = busy / (end * node.model.cores) if end > 0 else 0.0
+            fraction = busy / (end * node.model.boot_cores) if end > 0 else 0.0
             # Launches planned for after the end never started: not counted.
             started = node.launches - node.state.planned
             self._node_rows.append((node.id, started, node.state.peak_in_flight, busy, fraction))

@@ -243,13 +243,17 @@ def load_calibration(path: Path) -> Calibration:
 
 
 def with_launcher(model: NodeModel, launcher: LauncherMode | None, where: str) -> NodeModel:
-    """The model with the launcher `launcher` (None: as it is); a fair launcher needs the
-    launcher term a fit of fair-launcher runs gives (`measure calibrate-launcher`)."""
+    """The model with the launcher `launcher` (None: as it is); a fair or reserved launcher
+    needs the launcher term a fit of fair-launcher runs gives (`measure calibrate-launcher`),
+    and a reserved one a core to spare."""
     if launcher is None or launcher == model.launcher:
         return model
-    if launcher == "fair" and not model.launch_cpu_s > 0:
+    if launcher != "realtime" and not model.launch_cpu_s > 0:
         raise UserError(f"{where}: no fair-launcher fit (launch_cpu_s is 0); fit one with "
                         "`measure calibrate-launcher`, or use the realtime launcher")
+    if launcher == "reserved" and not model.cores > 1.0:
+        raise UserError(f"{where}: a reserved launcher needs more than one core and the model "
+                        f"has {model.cores:g}; use the realtime or fair launcher")
     return model.model_copy(update={"launcher": launcher})
 
 

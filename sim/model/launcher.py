@@ -37,6 +37,11 @@ class Launcher(Generic[Instance]):
     order: each launch is a job of launch_cpu_s in the kernel, sharing the cores like an
     instance in its CPU phase, and begins when the previous one has ended or at its planned time
     if later; the instance starts when its launch ends (finish_launch()).
+
+    A reserved launcher (NodeModel.reserved_launch_s) launches them one at a time too, on its
+    own core: a launch begins at its planned time or when the previous instance started, if
+    later, and the instance starts launch_cpu_s after it began (and spawn_s after the previous
+    start, if that is later).
     """
 
     __slots__ = (
@@ -54,7 +59,7 @@ class Launcher(Generic[Instance]):
         self.fair = model.launches_take_cpu
         """Launches are CPU jobs in the kernel (begin_launch(), finish_launch())."""
         self.direct = (model.spawn_s == 0.0 and model.warmup_s == 0.0 and not model.work_growth
-                       and not self.fair)
+                       and not self.fair and not model.reserved_launch_s)
         """A planned launch then starts exactly at its time, leaves its delay exactly delay_s
         later and its work does not depend on the node's state: plan() queues its delay end at
         once, and its start is no event."""
@@ -143,7 +148,8 @@ class Launcher(Generic[Instance]):
         in_flight: int, residents: int,
     ) -> None:
         """start() each instance in order; `in_flight` of the `residents` are not ready yet."""
-        spawn = self.model.spawn_s
+        launch = self.model.reserved_launch_s
+        spawn = self.model.spawn_s if self.model.spawn_s > launch else launch
         delay = self.model.delay_s
         warmup = self.model.warmup_s
         growth = self.model.work_growth
@@ -151,14 +157,16 @@ class Launcher(Generic[Instance]):
         idle = in_flight == 0
         joins: list[tuple[SimTime, float, Instance, float]] = []
         # Starts are spawn_s apart and the warm-up window only moves later: the delay ends come
-        # in (time, start) order.
+        # in (time, start) order. A reserved launcher's launch (0 s otherwise) begins at `now` or
+        # at the previous start and the instance starts when it ends.
+        earliest = now + launch
         for instance, work in zip(instances, works, strict=True):
             if growth:
                 work *= 1.0 + growth * residents
                 residents += 1
             start = last + spawn
-            if start < now:
-                start = now
+            if start < earliest:
+                start = earliest
             last = start
             if idle:
                 self._warm_until = start + warmup

@@ -9,9 +9,16 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
-LauncherMode = Literal["realtime", "fair"]
+LauncherMode = Literal["realtime", "fair", "reserved"]
 """How a node's launcher is scheduled (NodeModel.launcher)."""
 
 
@@ -21,7 +28,8 @@ class NodeModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     cores: float = Field(gt=0)
-    """Effective cores shared by instances in their CPU phase."""
+    """Effective cores of the node; instances in their CPU phase share them all, less the one a
+    reserved launcher keeps (boot_cores)."""
     work_s: float = Field(gt=0)
     """Mean CPU time (seconds) an instance's initialisation needs when it runs alone."""
     delay_s: float = Field(default=0.0, ge=0)
@@ -58,10 +66,12 @@ class NodeModel(BaseModel):
     """How the node's launcher is scheduled (docs/model.md, "The launcher"). "realtime"
     (SCHED_FIFO): launches happen at their planned times, the launcher's own CPU being absorbed
     in `cores`. "fair": the launcher shares the cores with the boots it starts, each launch a
-    CPU job of launch_cpu_s, so launches fall behind as the node fills."""
+    CPU job of launch_cpu_s, so launches fall behind as the node fills. "reserved": the launcher
+    has a core of its own (one of `cores`, which the instances no longer share), where launches
+    take launch_cpu_s each, one after the other, whatever the boots do."""
     launch_cpu_s: float = Field(default=0.0, ge=0)
-    """CPU time one launch needs from a fair launcher (the spawn and the child's exec); 0, or a
-    realtime launcher: launches take no time."""
+    """CPU time one launch needs from a fair or reserved launcher (the spawn and the child's
+    exec); 0, or a realtime launcher: launches take no time."""
     lock_s: float = Field(default=0.0, ge=0)
     """CPU time (at the processor-sharing rate) an instance holds the node's VM-creation lock:
     QEMU's KVM_CREATE_VM takes one global kernel mutex, so instances pass it one at a time, and
@@ -70,6 +80,13 @@ class NodeModel(BaseModel):
     lock_at: float = Field(default=0.0, ge=0, le=1)
     """Share of an instance's work done before it asks for the VM-creation lock (QEMU's
     start-up before KVM_CREATE_VM); unused while lock_s is 0."""
+
+    @model_validator(mode="after")
+    def _a_reserved_core_leaves_one(self) -> NodeModel:
+        if self.launcher == "reserved" and not self.cores > 1.0:
+            raise ValueError(f"a reserved launcher needs more than one core (cores is "
+                             f"{self.cores:g}): nothing would be left for the instances")
+        return self
 
     @model_serializer(mode="wrap")
     def _without_a_plain_launcher(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -93,13 +110,23 @@ class NodeModel(BaseModel):
         return self.launcher == "fair" and self.launch_cpu_s > 0.0
 
     @property
+    def boot_cores(self) -> float:
+        """Cores the instances share: `cores`, less the one a reserved launcher keeps."""
+        return self.cores - 1.0 if self.launcher == "reserved" else self.cores
+
+    @property
+    def reserved_launch_s(self) -> float:
+        """How long each launch takes on a reserved launcher's own core (0: no such launcher)."""
+        return self.launch_cpu_s if self.launcher == "reserved" else 0.0
+
+    @property
     def has_lock(self) -> bool:
         """Instances pass the node's VM-creation lock one at a time (lock_s > 0)."""
         return self.lock_s > 0.0
 
     def capacity(self, n_ready: int) -> float:
         """Cores left for the CPU phase with `n_ready` ready instances still running."""
-        return max(self.min_capacity, self.cores - self.idle_load * n_ready)
+        return max(self.min_capacity, self.boot_cores - self.idle_load * n_ready)
 
     @property
     def work_sigma(self) -> float:

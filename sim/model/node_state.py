@@ -115,7 +115,7 @@ class NodeState(Generic[Instance]):
         The node must have been advanced to its last event before `now` (next_event() >= now).
         """
         self._catch_up(now, True)
-        idle_cores = self.model.cores - self._ps.capacity if self._varying_capacity else 0.0
+        idle_cores = self.model.boot_cores - self._ps.capacity if self._varying_capacity else 0.0
         return self._ps.served(now) + self.idle_cpu_s + idle_cores * (now - self._clock)
 
     def _outlive(self, instances: Sequence[Instance], lifetime: float) -> None:
@@ -224,7 +224,7 @@ class NodeState(Generic[Instance]):
     def _tick(self, now: SimTime) -> None:
         if now > self._clock:
             if self._varying_capacity:
-                self.idle_cpu_s += (self.model.cores - self._ps.capacity) * (now - self._clock)
+                self.idle_cpu_s += (self.model.boot_cores - self._ps.capacity) * (now - self._clock)
             self._clock = now
 
     def _start(self, t: SimTime, instance: Instance, work: float) -> None:
