@@ -1,16 +1,17 @@
-"""Replays under both launchers: do the simulator's policies keep their gains when the platform's
-launcher is a fair-share daemon rather than a realtime one, and does the node model (with its
-launcher term) predict each replay's first, median and all-ready?
+"""Replays under each launcher: do the simulator's policies keep their gains when the platform's
+launcher is a fair-share daemon, or has a core of its own, rather than a realtime one, and does the
+node model (with its launcher term) predict each replay's first, median and all-ready?
 
-    .venv/bin/python -m benchmarks.replay_launchers measure --out runs/replay-launchers  # ~4 min
+    .venv/bin/python -m benchmarks.replay_launchers measure --out runs/replay-launchers  # ~6 min
     .venv/bin/python -m benchmarks.replay_launchers analyse runs/replay-launchers \\
-        --calibration calibration/firmware.json
+        --calibration calibration/firmware.json --probe round
 
-`measure` probes the host, replays each of POLICIES' schedules (benchmarks/results/replay/
-schedules, made by `sim schedule scenarios/replay-host.yaml`) under both launchers, REPEATS times,
-interleaved, into one dataset per schedule, then probes again. `analyse` prints the real gains
-over `immediate` per launcher and the model's error on every run (`measure validate`'s), with the
-calibration carried by the probe taken before the replays.
+`measure` probes the host before each round, replays each of POLICIES' schedules
+(benchmarks/results/replay/schedules, made by `sim schedule scenarios/replay-host.yaml`) under
+every launcher (LAUNCHERS), REPEATS times, interleaved, into one dataset per schedule, then
+probes again. `analyse` prints the real gains over `immediate` per launcher and the model's
+error on every run (`measure validate`'s), with the calibration carried by a probe: the one
+before the replays, the one after, or (`round`) the one taken just before each run's round.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from measure.calibration.validate import STATS, validate_dataset
+from measure.calibration.validate import STATS, RunValidation, validate_dataset
 from measure.harness.burst import run_burst
 from measure.harness.probe import run_probe
 from measure.harness.records import LAUNCHERS
@@ -49,13 +50,18 @@ def _probe(out: Path, name: str) -> None:
           f"{probe.speed.effective_cores:.2f}", file=sys.stderr)
 
 
+def _round_probe(repeat: int) -> str:
+    return "probe-before" if repeat == 0 else f"probe-round-{repeat}"
+
+
 @app.command()
 def measure(out: Annotated[Path, typer.Option(help="directory for the probes and replays")]
             ) -> None:
     """Probe, replay every schedule under both launchers (interleaved), probe again."""
     out.mkdir(parents=True, exist_ok=True)
-    _probe(out, "probe-before")
     for repeat in range(REPEATS):
+        # A probe before each round: this host's speed moves within minutes (docs/calibration.md).
+        _probe(out, _round_probe(repeat))
         for k, policy in enumerate(POLICIES):
             path = SCHEDULES / f"{policy}.json"
             plan = load_schedule(path)
@@ -74,14 +80,14 @@ def measure(out: Annotated[Path, typer.Option(help="directory for the probes and
 def analyse(
     data: Annotated[Path, typer.Argument(help="what `measure` wrote")],
     calibration: Annotated[Path, typer.Option(help="calibration JSON (with a launcher fit)")],
-    probe: Annotated[str, typer.Option(help="before | after | none")] = "before",
+    probe: Annotated[str, typer.Option(help="before | after | none | round (each run with the "
+                                            "probe taken just before its round)")] = "before",
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Real gains over immediate per launcher, and the model's errors on each replay."""
-    probe_path = None if probe == "none" else data / f"probe-{probe}.json"
     report: dict[str, Any] = {}
     for policy in POLICIES:
-        for r in validate_dataset(data / policy, calibration, None, "model", probe_path):
+        for r in _validations(data, policy, calibration, probe):
             cell = report.setdefault(policy, {}).setdefault(r.launcher, {"real": [], "error": []})
             cell["real"].append(r.real)
             cell["error"].append(r.relative_error)
@@ -106,6 +112,18 @@ def analyse(
               + " | ".join(f"{s[f'error_{k}']:+.0%} [{s[f'error_{k}_range'][0]:+.0%}, "
                            f"{s[f'error_{k}_range'][1]:+.0%}]"
                            for k in ("first_ready_s", "median_ready_s", "all_ready_s")) + " |")
+
+
+def _validations(data: Path, policy: str, calibration: Path, probe: str) -> list[RunValidation]:
+    if probe != "round":
+        path = None if probe == "none" else data / f"probe-{probe}.json"
+        return validate_dataset(data / policy, calibration, None, "model", path)
+    runs = []
+    for repeat in range(REPEATS):
+        path = data / f"{_round_probe(repeat)}.json"
+        runs += [r for r in validate_dataset(data / policy, calibration, None, "model", path)
+                 if f"-r{repeat}-" in r.run_id]
+    return runs
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def test_calibrate_launcher_on_this_hosts_runs_and_predict_with_either_launcher(
     base = load_calibration(FIRMWARE)
     assert cal.model == base.model.model_copy(update={"launch_cpu_s": cal.model.launch_cpu_s})
     figures = {}
-    for launcher in ("realtime", "fair"):
+    for launcher in ("realtime", "fair", "reserved"):
         done = measure("predict", "--calibration", out, "--count", "100", "--interval-ms", "1",
                        "--launcher", launcher, "--json")
         assert done.returncode == 0, done.stderr
@@ -113,6 +113,8 @@ def test_calibrate_launcher_on_this_hosts_runs_and_predict_with_either_launcher(
         assert figures[launcher]["launcher"] == launcher
     # As measured on this host (docs/findings.md: first 0.15 s fair, 0.85 s realtime).
     assert figures["fair"]["first_ready_s"] < figures["realtime"]["first_ready_s"] / 2
+    # A reserved core leaves the boots one of the two cores: the burst takes about twice as long.
+    assert 1.7 < figures["reserved"]["all_ready_s"] / figures["realtime"]["all_ready_s"] < 2.3
 
 
 def test_a_fair_launcher_without_a_fit_is_a_one_line_error() -> None:
@@ -130,7 +132,7 @@ def test_calibrate_leaves_out_fair_runs_and_says_so(tmp_path: Path) -> None:
     data = _subset(tmp_path, 100)
     done = measure("calibrate", data, "--out", tmp_path / "c.json", "--families", "ps",
                    "--bootstrap", "0")
-    assert "leaving out 9 fair-launcher runs" in done.stderr, done.stderr
+    assert "leaving out 9 fair- or reserved-launcher runs" in done.stderr, done.stderr
 
 
 def _scenario(tmp_path: Path, group: str) -> Path:
@@ -161,9 +163,16 @@ def test_a_node_group_takes_a_launcher_and_refuses_fair_without_a_fit(tmp_path: 
     plain = load_scenario(_scenario(tmp_path, f"{{count: 1, calibration: {FIRMWARE}}}")).scenario
     assert plain.cluster.nodes[0].node_model.launcher == "realtime"
     bios = FIRMWARE.parent / "bios.json"  # no launcher fit
-    with pytest.raises(ScenarioError) as caught:
-        load_scenario(_scenario(tmp_path, f"{{count: 1, calibration: {bios}, launcher: fair}}"))
-    assert "calibrate-launcher" in str(caught.value)
+    for launcher in ("fair", "reserved"):
+        with pytest.raises(ScenarioError) as caught:
+            load_scenario(_scenario(
+                tmp_path, f"{{count: 1, calibration: {bios}, launcher: {launcher}}}"))
+        assert "calibrate-launcher" in str(caught.value)
+        assert f"launcher: {launcher}" in str(caught.value)
+    kept = load_scenario(_scenario(
+        tmp_path, f"{{count: 1, calibration: {FIRMWARE}, launcher: reserved}}"
+    )).scenario.cluster.nodes[0].node_model
+    assert (kept.launcher, kept.cores, kept.boot_cores) == ("reserved", 2.0, 1.0)
 
 
 def test_a_probe_carries_the_launch_cost_like_the_work() -> None:

@@ -111,13 +111,13 @@ def calibrate_command(
     candidates = _families(families)
     stated = HostInfo(source="stated", description=host) if host else None
     data = load_calibration_data(datasets, host=stated)
-    fair = sum(b.launcher == "fair" for b in data.bursts)
-    if fair:
-        if fair == len(data.bursts):
-            raise UserError("every run was measured with the fair launcher; calibrate realtime "
+    other = sum(b.launcher != "realtime" for b in data.bursts)
+    if other:
+        if other == len(data.bursts):
+            raise UserError("no run was measured with the realtime launcher; calibrate realtime "
                             "runs, then fit the launcher with `measure calibrate-launcher`")
-        _say(f"leaving out {fair} fair-launcher runs (their launcher is fitted by "
-             "`measure calibrate-launcher`)")
+        _say(f"leaving out {other} fair- or reserved-launcher runs (the fair launcher is fitted "
+             "by `measure calibrate-launcher`)")
         data = data.of_launcher("realtime")
     check_design(data)
     options = CalibrateOptions(
