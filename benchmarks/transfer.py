@@ -120,7 +120,7 @@ def analyse(
         measured = measured_figures(bursts.of_launcher(launcher))
         configs = sorted({key for key, _ in measured})
         cal = calibrations[path]
-        if not measured or (launcher == "fair" and not cal.model.launch_cpu_s > 0):
+        if not measured or (launcher != "realtime" and not cal.model.launch_cpu_s > 0):
             continue
         cal = calibration_with_launcher(cal, launcher, str(path))
         for mode, probed in (("without probe", None), ("with probe", probe)):
