@@ -128,3 +128,33 @@ def test_measured_work_families_on_a_table_are_one_line(tmp_path: Path) -> None:
         "calibrate", table, "--out", tmp_path / "x.json", "--cores", "2", "--families", "cpu_ps"
     )
     assert_user_error(result, "no per-instance CPU time")
+
+
+@pytest.mark.parametrize(("cores", "fragment"), [
+    ("effective", "100 instances at 1 ms"),  # a table has no per-instance runs of the probe's
+    ("two", "a number or `effective`"),
+    ("0", "positive"),
+    ("nan", "positive"),
+])
+def test_a_bad_cores_is_one_line(tmp_path: Path, cores: str, fragment: str) -> None:
+    table = synthetic_table(tmp_path / "t.csv", TRUE)
+    result = measure("calibrate", table, "--out", tmp_path / "x.json", "--cores", cores)
+    assert_user_error(result, fragment)
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_effective_cores_are_what_the_probe_configuration_got() -> None:
+    # The CPU the instances of the 100-at-1-ms runs got: the calibration's host reference, which
+    # `measure calibrate --cores effective` fixes as the model's cores.
+    from measure.calibration.data import load_calibration_data
+    from measure.calibration.host_costs import host_reference
+    from measure.cli.calibrate import _cores
+    from sim.model.calibration import load_calibration
+
+    root = Path(__file__).resolve().parents[1] / "calibration"
+    data = load_calibration_data([root / "data" / "host-firmware-2026-11-30"])
+    reference = host_reference(data.bursts)
+    assert reference is not None
+    assert _cores("effective", data) == reference.effective_cores
+    assert load_calibration(root / "firmware.json").host_reference == reference
+    assert 1.5 < reference.effective_cores < 2.0  # two vCPUs, less what the instances did not get

@@ -10,7 +10,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +25,9 @@ from sim.model.calibration import (
 )
 from sim.model.forecast import forecast
 from sim.model.probe import load_probe
+
+if TYPE_CHECKING:
+    from measure.calibration.data import CalibrationData
 
 LOSSES = ("soft_l1", "huber", "cauchy", "linear")
 
@@ -62,8 +65,10 @@ def calibrate_command(
         str | None, typer.Option("--name", help="Calibration name (default: --out's stem).")
     ] = None,
     cores: Annotated[
-        float | None,
-        typer.Option("--cores", help="CPUs of the measured host (default: from the manifests)."),
+        str | None,
+        typer.Option("--cores", help="CPUs the instances share: a number, or `effective` (what "
+                                     "the data's 100-at-1-ms runs got, as `measure probe` "
+                                     "reads a host; default: the CPUs in the manifests)."),
     ] = None,
     host: Annotated[
         str | None,
@@ -106,8 +111,6 @@ def calibrate_command(
         raise UserError(f"--bootstrap must be 0 or more (got {bootstrap})")
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1 (got {jobs})")
-    if cores is not None and not cores > 0:
-        raise UserError(f"--cores must be positive (got {cores:g})")
     candidates = _families(families)
     stated = HostInfo(source="stated", description=host) if host else None
     data = load_calibration_data(datasets, host=stated)
@@ -120,6 +123,7 @@ def calibrate_command(
              "by `measure calibrate-launcher`)")
         data = data.of_launcher("realtime")
     check_design(data)
+    shared = _cores(cores, data)
     options = CalibrateOptions(
         name=name or out.stem,
         seed=seed,
@@ -127,7 +131,7 @@ def calibrate_command(
         bootstrap=bootstrap,
         loss=loss,
         families=candidates,
-        cores=cores,
+        cores=shared,
         jobs=jobs,
     )
     tried = candidate_families(data, options)
@@ -146,6 +150,29 @@ def calibrate_command(
         f"first {scores.leave_one_count_out.first_ready:.1%}, "
         f"all {scores.leave_one_count_out.all_ready:.1%}"
     )
+
+
+def _cores(text: str | None, data: CalibrationData) -> float | None:
+    """--cores: None (the manifests' CPUs), a positive number, or `effective`: the CPU the
+    instances of the data's probe-configuration runs got (host_reference), which is what the
+    probe maps a calibration by (docs/calibration.md, "Transfer")."""
+    from measure.calibration.host_costs import host_reference
+
+    if text is None:
+        return None
+    if text == "effective":
+        reference = host_reference(data.bursts)
+        if reference is None:
+            raise UserError("--cores effective needs per-instance runs of 100 instances at 1 ms "
+                            "in the data (the probe's configuration); pass a number")
+        return reference.effective_cores
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"--cores must be a number or `effective` (got {text!r})") from None
+    if not value > 0 or not math.isfinite(value):
+        raise UserError(f"--cores must be positive (got {text})")
+    return value
 
 
 @app.command("predict")
