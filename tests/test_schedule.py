@@ -12,6 +12,7 @@ from measure.harness.burst import fixed_interval
 from measure.harness.dataset import RunWriter
 from measure.harness.host import host_info
 from measure.harness.records import Manifest, launcher_mode
+from measure.harness.signals import instance_cpus
 from measure.harness.sweep import SweepPoint, completed, grid
 
 
@@ -52,9 +53,13 @@ def test_a_run_counts_as_done_for_the_launcher_it_really_had(tmp_path: Path) -> 
 
     RunWriter(tmp_path, manifest("a", "SCHED_FIFO priority 10")).close()
     RunWriter(tmp_path, manifest("b", "SCHED_OTHER (SCHED_FIFO refused: denied)")).close()
+    reserved = "SCHED_OTHER on reserved CPU 0; instances on CPUs 1,2,3"
+    RunWriter(tmp_path, manifest("c", reserved)).close()
     done = completed(tmp_path)
-    assert {p.launcher for p in done} == {"realtime", "fair"}
+    assert {p.launcher for p in done} == {"realtime", "fair", "reserved"}
     assert launcher_mode("") == "realtime"  # runs from before the field: the only mode then
+    assert instance_cpus(reserved) == "1,2,3"
+    assert instance_cpus("SCHED_FIFO priority 10; instances SCHED_OTHER via chrt") is None
 
 
 def test_only_completed_runs_count_as_done(tmp_path: Path) -> None:
