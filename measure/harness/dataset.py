@@ -10,15 +10,17 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from measure.harness.records import InstanceRow, Manifest
 from sim.errors import UserError
 from sim.files import FileError, load_yaml_model
+
+if TYPE_CHECKING:  # pandas is imported where a frame is made: `measure predict` never needs it
+    import pandas as pd
 
 PARQUET = "instances.parquet"
 RUNS = "runs"
@@ -142,6 +144,8 @@ def incomplete_runs(instances: pd.DataFrame) -> dict[str, tuple[int, int]]:
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows as a frame with every documented column, later rows of an instance winning."""
+    import pandas as pd
+
     frame = pd.DataFrame(rows)
     for name in COLUMNS:
         if name not in frame:

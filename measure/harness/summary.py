@@ -7,13 +7,16 @@ The figures come from sim.model.burst_stats, the one definition (numpy's linear 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from measure.harness.records import InstanceRow
 from sim.model.burst_stats import burst_figures, median, quantile
 from sim.model.units import milliseconds
+
+if TYPE_CHECKING:  # imported where a frame is made (see measure/harness/dataset.py)
+    import pandas as pd
 
 CONFIG = ["boot", "accel", "count", "interval_ms", "memory_mb"]
 
@@ -56,6 +59,8 @@ def per_run(instances: pd.DataFrame) -> pd.DataFrame:
             "mean_cpu_s": float(g.cpu_s.mean()),
             "launch_late_p99_ms": float(quantile(late_ms, 0.99)) if len(late_ms) else np.nan,
         })
+    import pandas as pd
+
     return pd.DataFrame(rows)
 
 
