@@ -57,7 +57,8 @@ def _round_probe(repeat: int) -> str:
 @app.command()
 def measure(out: Annotated[Path, typer.Option(help="directory for the probes and replays")]
             ) -> None:
-    """Probe, replay every schedule under both launchers (interleaved), probe again."""
+    """Probe before each round, replay every schedule under every launcher (interleaved),
+    probe again."""
     out.mkdir(parents=True, exist_ok=True)
     for repeat in range(REPEATS):
         # A probe before each round: this host's speed moves within minutes (docs/calibration.md).

@@ -72,7 +72,7 @@ def validate_run(rows: pd.DataFrame, calibration: Calibration, schedule: str | N
     if ready.size == 0:
         raise UserError(f"run {rows.run_id.iloc[0]} has no ready instance; nothing to validate")
     model = calibration.model.model_copy(update={"launcher": launcher})
-    if model.launches_take_cpu or model.reserved_launch_s:  # (the model's launches queue)
+    if model.launches_queue:
         launch = launched.planned_launch_s.to_numpy(dtype=float)
     else:
         launch = launched.launch_s.to_numpy(dtype=float)

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sim.errors import UserError
 from sim.files import FileError, load_yaml_model
@@ -251,10 +251,11 @@ def with_launcher(model: NodeModel, launcher: LauncherMode | None, where: str) -
     if launcher != "realtime" and not model.launch_cpu_s > 0:
         raise UserError(f"{where}: no fair-launcher fit (launch_cpu_s is 0); fit one with "
                         "`measure calibrate-launcher`, or use the realtime launcher")
-    if launcher == "reserved" and not model.cores > 1.0:
-        raise UserError(f"{where}: a reserved launcher needs more than one core and the model "
-                        f"has {model.cores:g}; use the realtime or fair launcher")
-    return model.model_copy(update={"launcher": launcher})
+    try:  # (validated: NodeModel checks that a reserved launcher leaves the instances a core)
+        return NodeModel.model_validate({**model.model_dump(), "launcher": launcher})
+    except ValidationError as exc:
+        raise UserError(f"{where}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}; "
+                        "use the realtime or fair launcher") from None
 
 
 def calibration_with_launcher(calibration: Calibration, launcher: LauncherMode | None,

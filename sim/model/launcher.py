@@ -59,7 +59,7 @@ class Launcher(Generic[Instance]):
         self.fair = model.launches_take_cpu
         """Launches are CPU jobs in the kernel (begin_launch(), finish_launch())."""
         self.direct = (model.spawn_s == 0.0 and model.warmup_s == 0.0 and not model.work_growth
-                       and not self.fair and not model.reserved_launch_s)
+                       and not model.launches_queue)
         """A planned launch then starts exactly at its time, leaves its delay exactly delay_s
         later and its work does not depend on the node's state: plan() queues its delay end at
         once, and its start is no event."""

@@ -110,6 +110,12 @@ class NodeModel(BaseModel):
         return self.launcher == "fair" and self.launch_cpu_s > 0.0
 
     @property
+    def launches_queue(self) -> bool:
+        """Launches can fall behind their planned times: a fair launcher with a cost, or a
+        reserved one whose launches take time."""
+        return self.launches_take_cpu or self.reserved_launch_s > 0.0
+
+    @property
     def boot_cores(self) -> float:
         """Cores the instances share: `cores`, less the one a reserved launcher keeps."""
         return self.cores - 1.0 if self.launcher == "reserved" else self.cores
