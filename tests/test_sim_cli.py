@@ -105,24 +105,31 @@ def test_tune_suggests_the_policy_or_parameter_meant(tiny: Path) -> None:
     assert "did you mean 'window_s'?" in done.stderr
 
 
-def test_schedule_holds_the_launches_sim_run_records_on_that_node(tiny: Path) -> None:
+@pytest.mark.parametrize("launcher", ["", ", launcher: fair, launch_cpu_s: 0.02"])
+def test_schedule_holds_the_launches_sim_run_records_on_that_node(tiny: Path,
+                                                                  launcher: str) -> None:
+    # The schedule is the policy's plan: under a fair launcher, whose launches end later than
+    # planned (launch_s), it still holds the planned times, for the host that replays it.
+    tiny.write_text(TINY.replace("work_cv: 0.2}", f"work_cv: 0.2{launcher}}}"))
     out = tiny.parent / "run"
     assert sim("run", str(tiny), "--out", str(out), "--json", cwd=tiny.parent).returncode == 0
     path = tiny.parent / "schedule.json"
-    done = sim("schedule", str(tiny), "--policy", "concurrency_cap", "--node", "1",
+    done = sim("schedule", str(tiny), "--policy", "immediate", "--node", "1",
                "--replication", "1", "--out", str(path), cwd=tiny.parent)
     assert done.returncode == 0, done.stderr
     schedule = load_schedule(path)
     instances = pq.read_table(out / "records" / "instances.parquet").to_pandas()
-    mine = instances[(instances.policy == "concurrency_cap") & (instances.replication == 1)
-                     & (instances.node == 1)].sort_values(["launch_s", "request_id",
+    mine = instances[(instances.policy == "immediate") & (instances.replication == 1)
+                     & (instances.node == 1)].sort_values(["planned_s", "request_id",
                                                            "instance_id"])
-    start = mine.launch_s.min()
+    start = mine.planned_s.min()
     assert [(s.request_id, s.instance_id) for s in schedule.launches] == list(
         zip(mine.request_id, mine.instance_id, strict=True))
-    assert [s.at_s for s in schedule.launches] == (mine.launch_s - start).tolist()
+    assert [s.at_s for s in schedule.launches] == (mine.planned_s - start).tolist()
     assert [s.predicted_ready_s for s in schedule.launches] == (mine.ready_s - start).tolist()
-    assert (schedule.node, schedule.replication, schedule.policy) == (1, 1, "concurrency_cap")
+    assert (schedule.node, schedule.replication, schedule.policy) == (1, 1, "immediate")
+    late = mine.launch_s - mine.planned_s
+    assert (late.max() > 0.02) if launcher else (late.abs().max() == 0.0)
 
 
 def test_schedule_of_a_policy_the_scenario_lacks_is_one_line(tiny: Path) -> None:

@@ -62,7 +62,8 @@ def test_one_node_one_request_reproduces_ready_times_exactly() -> None:
 @pytest.mark.parametrize("interval", [0.0, 0.004])
 def test_a_fair_launcher_launches_and_readies_as_the_node_model_says(interval: float) -> None:
     # The records' launch time is when the fair launcher's launch ended, later and later as the
-    # node fills; both it and the ready times are launched_and_ready_times()'s. Instances whose
+    # node fills; both it and the ready times are launched_and_ready_times()'s. The planned time
+    # stays the policy's. Instances whose
     # launch has not ended are planned, not in flight: the node's count of launches that
     # started, sampled, grows with the launches; ready instances stop after their lifetime.
     node = NodeModel(cores=2, work_s=0.03, delay_s=0.001, launcher="fair", launch_cpu_s=0.001)
@@ -77,6 +78,7 @@ def test_a_fair_launcher_launches_and_readies_as_the_node_model_says(interval: f
     records = sorted(result.instances, key=lambda r: r.instance_id)
     np.testing.assert_array_equal([r.launch_s for r in records], launched)
     np.testing.assert_array_equal([r.ready_s for r in records], ready)
+    np.testing.assert_array_equal([r.planned_s for r in records], np.arange(count) * interval)
     assert launched[-1] - (count - 1) * interval > 0.2
     assert result.nodes[0].launches == count
     for sample in result.node_samples[1:]:  # (at 0, the request may not have arrived yet)

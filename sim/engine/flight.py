@@ -81,7 +81,7 @@ class RequestState:
         return interpolate(self.early[lower], self.early[upper], weight)
 
 
-Flight = tuple[RequestState, int, float]
-"""An instance in flight, as its node holds it: (request, index in request, launch time). The
-node hands it back when the instance is ready (no lookup by id); a fair launcher's node restamps
-the launch time when the launch ends (NodeState's `launched`)."""
+Flight = tuple[RequestState, int, float, float]
+"""An instance in flight, as its node holds it: (request, index in request, planned launch time,
+launch time). The node hands it back when the instance is ready (no lookup by id); a queueing
+launcher's node restamps the launch time when the launch ends (NodeState's `launched`)."""

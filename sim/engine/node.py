@@ -15,9 +15,9 @@ SimTime = float
 
 
 def _launched_at(flight: Flight, at: SimTime) -> Flight:
-    """The flight of an instance its launcher launched at `at`: a fair launcher's launches end
-    later than planned, and an instance's record gives when it was launched."""
-    return (flight[0], flight[1], at)
+    """The flight of an instance its launcher launched at `at`: a queueing launcher's launches
+    end later than planned, and an instance's record gives both times."""
+    return (flight[0], flight[1], flight[2], at)
 
 
 class EngineNode:
@@ -81,10 +81,10 @@ class EngineNode:
         planned_works: list[float] = []
         for index, t, work in zip(instances, at, all_works, strict=True):
             if t <= now:
-                started.append((st, index, now))
+                started.append((st, index, t, now))
                 works.append(work)
             else:
-                planned.append((st, index, t))
+                planned.append((st, index, t, t))
                 planned_at.append(t)
                 planned_works.append(work)
         if planned:  # (before the started ones, as one plan() per instance in the loop did)

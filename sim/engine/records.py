@@ -31,10 +31,12 @@ class InstanceRecord:
     instance_id: int
     """Index of the instance within its request (0..count-1)."""
     node: int
+    planned_s: float
+    """When the policy had it launched (its plan; a past time asked for starts at once)."""
     launch_s: float
-    """When it was launched: when the policy had it launched, or when its launch ended under a
-    fair launcher (NodeModel.launcher), which falls behind as the node fills (before spawn_s
-    serialisation and the delay)."""
+    """When it was launched: planned_s, or later when the policy asked for a past time, or when
+    its launch ended under a queueing launcher (NodeModel.launches_queue: fair or reserved),
+    which falls behind as the node fills (before spawn_s serialisation and the delay)."""
     ready_s: float
     latency_s: float
     """ready_s - the request's arrival_s."""

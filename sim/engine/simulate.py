@@ -196,7 +196,7 @@ class Simulation:
         nodes = self._nodes
         policy = self.policy
         on_ready = policy.on_instance_ready
-        (col_request, col_index, col_node, col_launch, col_ready,
+        (col_request, col_index, col_node, col_planned, col_launch, col_ready,
          col_latency) = (c.append for c in self._instance_rows.columns)
         inf = math.inf
         events = self.node_events
@@ -218,12 +218,13 @@ class Simulation:
                     ready = state.advance(now)
                     if ready:
                         self.waking = node_id
-                        for st, index, launched_at in ready:
+                        for st, index, planned_at, launched_at in ready:
                             self._in_flight -= 1
                             latency = now - st.arrival
                             col_request(st.request_id)
                             col_index(index)
                             col_node(node_id)
+                            col_planned(planned_at)
                             col_launch(launched_at)
                             col_ready(now)
                             col_latency(latency)

@@ -1,7 +1,7 @@
 """What `measure predict` forecasts for the bursts a one-node scenario launches: the five figures
 of each burst with their 80 % intervals for a single run, by the forecast's own function.
 
-A request's burst is read off the simulated launch schedule (its instances' planned launch_s):
+A request's burst is read off the simulated launch schedule (its instances' planned_s):
 its instance count and its launch interval, when the launches are evenly spaced. A request
 launched unevenly (a concurrency cap, say) or not all ready has no such burst and is counted.
 """
@@ -149,7 +149,7 @@ def launched_bursts(requests: pd.DataFrame, instances: pd.DataFrame,
     """(bursts, uneven, unfinished): how many requests each policy launched as each
     (count, interval_ms), and per policy the requests launched unevenly or not all ready."""
     launches = {key: group.to_numpy(dtype=float) for key, group in
-                instances.groupby(["policy", "replication", "request_id"]).launch_s}
+                instances.groupby(["policy", "replication", "request_id"]).planned_s}
     bursts: Counter[tuple[str, int, float]] = Counter()
     uneven: Counter[str] = Counter()
     unfinished: Counter[str] = Counter()
