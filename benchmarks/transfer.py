@@ -33,7 +33,7 @@ from sim.errors import UserError
 from sim.model.calibration import calibration_with_launcher, load_calibration
 from sim.model.forecast import forecast
 from sim.model.intervals import FIGURES
-from sim.model.probe import load_probe
+from sim.model.probe import load_probe, own_speed
 from sim.model.units import milliseconds
 from sim.streams import MeasureStream, measure_rng
 
@@ -92,10 +92,12 @@ def _probe(boot: BootPath, out: Path, name: str) -> None:
           f"{probe.speed.effective_cores:.2f}, {probe.duration_s:.0f} s", file=sys.stderr)
 
 
-def measured_figures(data: CalibrationData) -> list[tuple[tuple[int, float], dict[str, float]]]:
-    """(configuration, figures) of every whole run of the data."""
-    return [(b.key, figures_of(b)) for b in data.bursts
+def measured_figures(data: CalibrationData
+                     ) -> list[tuple[tuple[int, float], dict[str, float], np.ndarray]]:
+    """(configuration, figures, CPU time of each instance) of every whole run of the data."""
+    return [(b.key, figures_of(b), np.asarray(b.cpu_s, dtype=float)) for b in data.bursts
             if b.ready_s is not None and np.all(np.isfinite(b.ready_s))]
+
 
 
 @app.command()
@@ -104,21 +106,25 @@ def analyse(
     calibration: Annotated[list[Path], typer.Option(help="calibration file(s)")],
     json_out: Annotated[bool, typer.Option("--json")] = False,
     probe_name: Annotated[str, typer.Option("--probe", help="before (a user's case) | after "
-                                                           "(the probe run after the bursts)")
+                                                           "(the probe run after the bursts) | "
+                                                           "own (each run's own speed)")
                           ] = "before",
 ) -> None:
     """Errors and coverage of each calibration's forecasts, with and without a probe (by default
-    the one taken before the bursts)."""
-    if probe_name not in ("before", "after"):
-        raise typer.BadParameter("--probe: before or after")
-    probe = load_probe(data / f"probe-{probe_name}.json")
+    the one taken before the bursts). `--probe own` forecasts each run with the probe taken
+    before, its CPU per boot replaced by that run's own first boots': a probe taken at the
+    burst's moment, which no user has; what it leaves is the model's error, not the drift of
+    the host between the probe and the burst."""
+    if probe_name not in ("before", "after", "own"):
+        raise typer.BadParameter("--probe: before, after or own")
+    probe = load_probe(data / f"probe-{'before' if probe_name == 'own' else probe_name}.json")
     report: dict[str, Any] = {"data": str(data), "probe": probe_name,
                               "probe_speed": probe.speed.model_dump()}
     bursts = load_calibration_data([data / "bursts"])
     calibrations = {path: load_calibration(path) for path in calibration}
     for path, launcher in itertools.product(calibration, LAUNCHERS):
         measured = measured_figures(bursts.of_launcher(launcher))
-        configs = sorted({key for key, _ in measured})
+        configs = sorted({key for key, _, _ in measured})
         cal = calibrations[path]
         if not measured or (launcher != "realtime" and not cal.model.launch_cpu_s > 0):
             continue
@@ -127,21 +133,27 @@ def analyse(
             rows = []
             for count, interval in configs:
                 t0 = time.process_time()
-                result = forecast(cal, count, interval, probed)
-                seconds = time.process_time() - t0
-                reps = [f for key, f in measured if key == (count, interval)]
+                reps = [(f, cpu) for key, f, cpu in measured if key == (count, interval)]
+                own = probe_name == "own" and probed is not None
+                results = [forecast(cal, count, interval, own_speed(probe, cpu) if own else probed)
+                           for _, cpu in (reps if own else reps[:1])]
+                seconds = (time.process_time() - t0) / len(results)
                 row: dict[str, Any] = {"count": count, "interval_ms": interval,
                                        "runs": len(reps), "predict_cpu_s": seconds,
-                                       "extrapolation": result.extrapolation}
+                                       "extrapolation": results[0].extrapolation}
                 for name in FIGURES:
-                    values = [r[name] for r in reps]
+                    values = [f[name] for f, _ in reps]
                     median = float(np.median(values))
-                    predicted = getattr(result, name)
-                    low, high = getattr(result, f"{name}_interval")
+                    predicted = float(np.median([getattr(r, name) for r in results]))
+                    bands = [getattr(r, f"{name}_interval") for r in results]
+                    each = bands if own else bands * len(values)
                     row[name] = {"measured_median": median, "measured_min": min(values),
                                  "measured_max": max(values), "predicted": predicted,
-                                 "interval": [low, high], "error": predicted / median - 1.0,
-                                 "covered": int(sum(low <= v <= high for v in values))}
+                                 "interval": list(np.median(bands, axis=0)),
+                                 "error": predicted / median - 1.0,
+                                 "covered": int(sum(low <= v <= high
+                                                    for v, (low, high) in zip(values, each,
+                                                                               strict=True)))}
                 rows.append(row)
             summary = {}
             for name in FIGURES:

@@ -17,8 +17,10 @@ from sim.model.probe import (
     PROBE_COUNT,
     PROBE_INTERVAL_MS,
     HostSpeed,
+    ProbeFile,
     burst_effective_cores,
     host_speed,
+    own_speed,
     transfer,
 )
 from sim.model.ready_times import ready_times
@@ -137,3 +139,20 @@ def test_host_drift_between_runs_does_not_pass_for_growth() -> None:
         runs.append(_burst(count, 5.0, cpu, planned_launches(count, 5.0) + 0.1))
     _, growth, _ = measured_work(runs)
     assert growth == 0.0
+
+
+def test_a_runs_own_speed_is_the_probe_read_at_that_runs_moment() -> None:
+    # The probe was taken while the host ran at CALIBRATED's speed; the burst ran after the host
+    # sped up to OTHER's. Read off the run's own first boots (as the probe reads its bursts),
+    # the speed is OTHER's; the cores stay the probe's (one run's span mixes its ramp with them).
+    speed = host_speed(probe_bursts(CALIBRATED, 5, seed=1))
+    probe = ProbeFile(boot="firmware", accel="kvm", memory_mb=16, created_at="now", host={},
+                      qemu_version="x", duration_s=12.0, speed=speed,
+                      boot_cpu_quartiles_s=(0.02, 0.03), effective_cores_range=(1.7, 1.9),
+                      launch_lateness_p99_s=1e-4, runs=[])
+    _, _, cpu = probe_bursts(OTHER, 1, seed=3)[0]
+    own = own_speed(probe, cpu)
+    assert own.speed.boot_cpu_s == float(np.median(cpu[:EARLY_INSTANCES]))
+    assert own.speed.boot_cpu_s / speed.boot_cpu_s == pytest.approx(0.72, rel=0.1)
+    assert own.speed.effective_cores == speed.effective_cores
+    assert own.model_dump(exclude={"speed"}) == probe.model_dump(exclude={"speed"})

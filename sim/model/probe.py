@@ -90,6 +90,16 @@ def host_speed(bursts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> H
                      effective_cores=float(np.median(cores)), bursts=len(bursts))
 
 
+def own_speed(probe: ProbeFile, cpu_s: Sequence[float] | np.ndarray) -> ProbeFile:
+    """The probe with its CPU per boot read off one run's own first boots, as the probe reads
+    its own bursts (early_boot_cpu): the host's speed at that run's moment, which no user has
+    before the run (benchmarks/transfer.py `--probe own`: what is left is the model's error, not
+    the host's drift since the probe)."""
+    boot = float(np.median(early_boot_cpu(cpu_s)))
+    return probe.model_copy(update={"speed": probe.speed.model_copy(
+        update={"boot_cpu_s": boot})})
+
+
 def transfer(model: NodeModel, reference: HostSpeed, probed: HostSpeed) -> NodeModel:
     """The calibrated node model carried to the probed host.
 
