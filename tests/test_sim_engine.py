@@ -88,6 +88,27 @@ def test_a_fair_launcher_launches_and_readies_as_the_node_model_says(interval: f
         assert sample.ready == int(np.sum((ready <= sample.t_s) & (sample.t_s < ready + 0.1)))
 
 
+@pytest.mark.parametrize("interval", [0.0, 0.004])
+def test_a_reserved_launcher_stamps_its_launch_ends_as_the_node_model_says(
+    interval: float,
+) -> None:
+    # On its own core a launch of 6 ms falls behind a plan of one every 0 or 4 ms: the records'
+    # launch time is when each launch ended (one launch after the previous one, or after its
+    # plan), and both it and the ready times are launched_and_ready_times()'s.
+    node = NodeModel(cores=3, work_s=0.03, delay_s=0.001, launcher="reserved",
+                     launch_cpu_s=0.002, launch_alone_s=0.006)
+    count = 60
+    request = Request(request_id=0, count=count, arrival_s=0.0, lifetime_s=0.5)
+    result = simulate(Cluster.homogeneous(1, node), [request], IntervalOnNode(0, interval))
+    planned = np.arange(count) * interval
+    launched, ready = launched_and_ready_times(node, planned)
+    records = sorted(result.instances, key=lambda r: r.instance_id)
+    np.testing.assert_array_equal([r.launch_s for r in records], launched)
+    np.testing.assert_array_equal([r.ready_s for r in records], ready)
+    np.testing.assert_array_equal([r.planned_s for r in records], planned)
+    np.testing.assert_allclose(launched, (np.arange(count) + 1) * 0.006, rtol=1e-12)
+
+
 @pytest.mark.parametrize("floor", [0.0, 0.45])
 def test_one_node_one_request_with_calibrated_noise_matches_ready_times(floor: float) -> None:
     # The engine draws each request's work noise from the WORK stream, as draw_work() does, and

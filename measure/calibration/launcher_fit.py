@@ -23,6 +23,7 @@ from scipy.optimize import minimize_scalar
 from measure.calibration.baseline import design, fit_line
 from measure.calibration.data import Burst, CalibrationData, ConfigKey
 from measure.calibration.host_costs import figures_of, host_reference
+from measure.calibration.reserved_launch import with_reserved_launch
 from sim.errors import UserError
 from sim.model.calibration import (
     Calibration,
@@ -104,10 +105,23 @@ def _errors(pairs: Sequence[tuple[Figures, Figures]]) -> LauncherErrors:
 
 
 def fit_launcher(calibration: Calibration, data: CalibrationData) -> Calibration:
-    """The calibration with its launcher term fitted to the fair-launcher runs of `data` (which
-    must also hold realtime runs of the probe's configuration: they carry the calibration to the
-    speed of the host the fair runs saw)."""
+    """The calibration with its launcher terms from `data`: launch_cpu_s fitted to its
+    fair-launcher runs (which need realtime runs of the probe's configuration beside them, to
+    carry the calibration to the speed of their host), and launch_alone_s measured from its
+    reserved-launcher runs (reserved_launch.py). Data without fair runs keep the calibration's
+    fair fit."""
     fair_runs = [b for b in data.bursts if b.launcher == "fair"]
+    reserved_runs = [b for b in data.bursts if b.launcher == "reserved"]
+    if not fair_runs and not reserved_runs:
+        raise UserError("the data hold no fair- or reserved-launcher run; measure them with "
+                        "`measure sweep --launchers realtime,fair` or `--launchers reserved`")
+    fitted = _fit_fair(calibration, data, fair_runs) if fair_runs else calibration
+    return with_reserved_launch(fitted, data, reserved_runs) if reserved_runs else fitted
+
+
+def _fit_fair(calibration: Calibration, data: CalibrationData,
+              fair_runs: Sequence[Burst]) -> Calibration:
+    """The calibration with launch_cpu_s fitted to `fair_runs` (fit_launcher)."""
     measured = measured_medians(fair_runs)
     if len(measured) < 3:
         raise UserError(f"{len(measured)} configurations of whole fair-launcher runs; the "

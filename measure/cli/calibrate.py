@@ -225,15 +225,17 @@ def predict_command(
 def calibrate_launcher_command(
     datasets: Annotated[list[Path], typer.Argument(
         help="Datasets with fair-launcher runs and realtime runs of 100 at 1 ms beside them "
-             "(measure sweep --launchers realtime,fair).")],
+             "(measure sweep --launchers realtime,fair), and/or reserved-launcher runs of "
+             "dense bursts (--launchers reserved).")],
     calibration: Annotated[
         Path, typer.Option("--calibration", help="Calibration JSON of the same boot path.")
     ],
     out: Annotated[Path, typer.Option("--out", help="Where to write the calibration with its "
                                                     "launcher term.")],
 ) -> None:
-    """Fit the fair launcher's CPU per launch to fair-launcher runs; the rest of the model is the
-    calibration's, carried to the runs' host by the realtime runs measured beside them."""
+    """Fit the fair launcher's CPU per launch to fair-launcher runs (the rest of the model is the
+    calibration's, carried to the runs' host by the realtime runs measured beside them); measure
+    a reserved launcher's time per launch from reserved-launcher runs."""
     from measure.calibration.data import load_calibration_data
     from measure.calibration.launcher_fit import fit_launcher
 
@@ -257,6 +259,10 @@ def calibrate_launcher_command(
     _say(f"wrote {out}: launch CPU {1e3 * result.model.launch_cpu_s:.2f} ms "
          f"({1e3 * fit.launch_cpu_s_on_data_host:.2f} ms on the data's host); held-out median "
          "error, leave one configuration out: " + "; ".join(f"{k}: {v}" for k, v in cells.items()))
+    if fit.reserved is not None:
+        _say(f"reserved launcher: {1e3 * result.model.launch_alone_s:.2f} ms per launch "
+             f"({1e3 * fit.reserved.launch_alone_s_on_data_host:.2f} ms on its runs' host, "
+             f"{fit.reserved.runs_measured} runs)")
 
 
 @app.command("validate")

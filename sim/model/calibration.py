@@ -172,6 +172,21 @@ class LauncherErrors(_Frozen):
     all_ready: float = Field(ge=0)
 
 
+class ReservedLaunch(_Frozen):
+    """How model.launch_alone_s was measured: from the queued launches of reserved-launcher runs
+    (measure/calibration/reserved_launch.py), read directly, not fitted."""
+
+    data_files: list[DataFile] = Field(min_length=1)
+    configurations: list[Configuration] = Field(min_length=1)
+    """The reserved-launcher runs' configurations."""
+    boot_cpu_s: float = Field(gt=0)
+    """The runs' host speed: the median CPU time of their first boots (early_boot_cpu)."""
+    launch_alone_s_on_data_host: float = Field(gt=0)
+    """The measurement before it is carried to the calibration's host terms."""
+    runs_measured: int = Field(ge=1)
+    """Runs with 10 or more queued launches (the others' launches never waited)."""
+
+
 class LauncherFit(_Frozen):
     """How the fair launcher's CPU per launch (model.launch_cpu_s) was fitted: to fair-launcher
     runs, the rest of the model carried to their host by realtime runs measured beside them
@@ -189,6 +204,8 @@ class LauncherFit(_Frozen):
     """The same model with launches on time (no launcher term)."""
     heldout_line: LauncherErrors
     """A straight line of each figure in count, interval and their product, same folds."""
+    reserved: ReservedLaunch | None = None
+    """How model.launch_alone_s was measured (None: no reserved-launcher runs)."""
 
 
 class Calibration(_Frozen):
@@ -248,7 +265,8 @@ def with_launcher(model: NodeModel, launcher: LauncherMode | None, where: str) -
     and a reserved one a core to spare."""
     if launcher is None or launcher == model.launcher:
         return model
-    if launcher != "realtime" and not model.launch_cpu_s > 0:
+    if launcher != "realtime" and not (model.launch_cpu_s > 0 or (
+            launcher == "reserved" and model.launch_alone_s > 0)):
         raise UserError(f"{where}: no fair-launcher fit (launch_cpu_s is 0); fit one with "
                         "`measure calibrate-launcher`, or use the realtime launcher")
     try:  # (validated: NodeModel checks that a reserved launcher leaves the instances a core)

@@ -46,7 +46,7 @@ class Forecast(BaseModel):
     """The calibration's host, or the probed host the model was carried to."""
     launcher: str
     """realtime (launches on time), fair (the launcher shares the cores: launch_cpu_s) or reserved
-    (launch_cpu_s per launch on a core of its own; the instances share the others)."""
+    (reserved_launch_s per launch on a core of its own; the instances share the others)."""
     work_s: float
     cores: float
     extrapolation: list[str]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Generic, cast
 
 from typing_extensions import TypeVar
@@ -40,18 +40,23 @@ class Launcher(Generic[Instance]):
 
     A reserved launcher (NodeModel.reserved_launch_s) launches them one at a time too, on its
     own core: a launch begins at its planned time or when the previous instance started, if
-    later, and the instance starts launch_cpu_s after it began (and spawn_s after the previous
-    start, if that is later).
+    later, and the instance starts reserved_launch_s after it began (and spawn_s after the
+    previous start, if that is later); `stamp(instance, start)` then gives what identifies the
+    instance from its start on (the engine stamps the launch's end into its flight, as under a
+    fair launcher).
     """
 
     __slots__ = (
-        "_job", "_last_start", "_launching", "_lock", "_plan_seq", "_plans", "_ps", "_warm_until",
-        "direct", "fair", "model",
+        "_job", "_last_start", "_launching", "_lock", "_plan_seq", "_plans", "_ps", "_stamp",
+        "_warm_until", "direct", "fair", "model",
     )
 
     def __init__(self, model: NodeModel, ps: ProcessorSharing[Instance],
-                 lock: VmLock[Instance] | None = None) -> None:
+                 lock: VmLock[Instance] | None = None,
+                 stamp: Callable[[Instance, SimTime], Instance] | None = None) -> None:
         self.model = model
+        self._stamp = stamp if model.reserved_launch_s > 0.0 else None
+        """Restamps a reserved launcher's instances with their start (the launch's end)."""
         self._ps = ps
         self._lock = lock
         """The node's VM-creation lock, if it has one: an instance's CPU phase then begins with
@@ -154,6 +159,7 @@ class Launcher(Generic[Instance]):
         warmup = self.model.warmup_s
         growth = self.model.work_growth
         last = self._last_start
+        stamp = self._stamp
         idle = in_flight == 0
         joins: list[tuple[SimTime, float, Instance, float]] = []
         # Starts are spawn_s apart and the warm-up window only moves later: the delay ends come
@@ -168,6 +174,8 @@ class Launcher(Generic[Instance]):
             if start < earliest:
                 start = earliest
             last = start
+            if stamp is not None:
+                instance = stamp(instance, start)
             if idle:
                 self._warm_until = start + warmup
                 idle = False

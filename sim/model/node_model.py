@@ -68,10 +68,16 @@ class NodeModel(BaseModel):
     in `cores`. "fair": the launcher shares the cores with the boots it starts, each launch a
     CPU job of launch_cpu_s, so launches fall behind as the node fills. "reserved": the launcher
     has a core of its own (one of `cores`, which the instances no longer share), where launches
-    take launch_cpu_s each, one after the other, whatever the boots do."""
+    take reserved_launch_s each, one after the other, whatever the boots do."""
     launch_cpu_s: float = Field(default=0.0, ge=0)
-    """CPU time one launch needs from a fair or reserved launcher (the spawn and the child's
-    exec); 0, or a realtime launcher: launches take no time."""
+    """CPU time one launch needs from a fair launcher (the spawn and the child's exec), and from
+    a reserved one while launch_alone_s is 0; 0, or a realtime launcher: launches take no
+    time."""
+    launch_alone_s: float = Field(default=0.0, ge=0)
+    """How long one launch takes on a reserved launcher's own core (the spawn, the CPU-pinning
+    wrapper's exec and QEMU's exec), measured from the spacing of queued launches in reserved
+    runs (measure calibrate-launcher); 0: launch_cpu_s stands in for it, an upper bound (the
+    fair fit absorbs rivals a launcher alone on its core does not have)."""
     lock_s: float = Field(default=0.0, ge=0)
     """CPU time (at the processor-sharing rate) an instance holds the node's VM-creation lock:
     QEMU's KVM_CREATE_VM takes one global kernel mutex, so instances pass it one at a time, and
@@ -98,6 +104,8 @@ class NodeModel(BaseModel):
             data.pop("launcher", None)
         if self.launch_cpu_s == 0.0:
             data.pop("launch_cpu_s", None)
+        if self.launch_alone_s == 0.0:
+            data.pop("launch_alone_s", None)
         if self.lock_s == 0.0:
             data.pop("lock_s", None)
         if self.lock_at == 0.0:
@@ -122,8 +130,11 @@ class NodeModel(BaseModel):
 
     @property
     def reserved_launch_s(self) -> float:
-        """How long each launch takes on a reserved launcher's own core (0: no such launcher)."""
-        return self.launch_cpu_s if self.launcher == "reserved" else 0.0
+        """How long each launch takes on a reserved launcher's own core: launch_alone_s, or
+        launch_cpu_s while that is 0 (0: no such launcher)."""
+        if self.launcher != "reserved":
+            return 0.0
+        return self.launch_alone_s if self.launch_alone_s > 0.0 else self.launch_cpu_s
 
     @property
     def has_lock(self) -> bool:

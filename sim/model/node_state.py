@@ -43,9 +43,10 @@ class NodeState(Generic[Instance]):
     def __init__(
         self, model: NodeModel, launched: Callable[[Instance, SimTime], Instance] | None = None
     ) -> None:
-        """`launched(instance, t)`, if given, is called when a fair launcher has launched
-        `instance` at `t` (later than planned when it fell behind) and returns what identifies
-        the instance from then on: the engine stamps the actual launch time into its flight."""
+        """`launched(instance, t)`, if given, is called when a fair or reserved launcher has
+        launched `instance` at `t` (later than planned when it fell behind) and returns what
+        identifies the instance from then on: the engine stamps the actual launch time into its
+        flight."""
         self.model = model
         self._launched = launched
         self._ps: ProcessorSharing[Instance] = ProcessorSharing(
@@ -55,7 +56,9 @@ class NodeState(Generic[Instance]):
         self._lock: VmLock[Instance] | None = VmLock(model, self._ps) if model.has_lock else None
         """The node's VM-creation lock (model.lock_s > 0): the parts of the instances' work
         around it are kernel jobs that are no instance (advance() takes its general loop)."""
-        self._launcher: Launcher[Instance] = Launcher(model, self._ps, self._lock)
+        self._launcher: Launcher[Instance] = Launcher(
+            model, self._ps, self._lock, None if launched is None else self._restamp
+        )
         self._pending: list[float] = []
         """Heap of the start times of direct plans (Launcher.direct) not yet counted in
         in_flight (see _count)."""
@@ -236,12 +239,17 @@ class NodeState(Generic[Instance]):
     def _start_launched(self, t: SimTime, instance: Instance, work: float) -> None:
         """Start `instance`, whose fair launch has just ended at `t`."""
         if self._launched is not None:
-            stamped = self._launched(instance, t)
-            life = self._lifetimes.pop(instance, None)
-            if life is not None:
-                self._lifetimes[stamped] = life
-            instance = stamped
+            instance = self._restamp(instance, t)
         self._start(t, instance, work)
+
+    def _restamp(self, instance: Instance, t: SimTime) -> Instance:
+        """`launched(instance, t)`, keeping the instance's lifetime under its new identity."""
+        assert self._launched is not None
+        stamped = self._launched(instance, t)
+        life = self._lifetimes.pop(instance, None)
+        if life is not None:
+            self._lifetimes[stamped] = life
+        return stamped
 
     def _set_capacity(self, t: SimTime) -> None:
         self._ps.set_capacity(t, self.model.capacity(self.ready))

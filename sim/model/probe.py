@@ -112,6 +112,7 @@ def transfer(model: NodeModel, reference: HostSpeed, probed: HostSpeed) -> NodeM
             **model.model_dump(),
             "work_s": model.work_s * probed.boot_cpu_s / reference.boot_cpu_s,
             "launch_cpu_s": model.launch_cpu_s * probed.boot_cpu_s / reference.boot_cpu_s,
+            "launch_alone_s": model.launch_alone_s * probed.boot_cpu_s / reference.boot_cpu_s,
             "lock_s": model.lock_s * probed.boot_cpu_s / reference.boot_cpu_s,
             "cores": model.cores * probed.effective_cores / reference.effective_cores,
         })

@@ -36,7 +36,8 @@ def launched_and_ready_times(
     rng: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """ready_times(), and when each instance was actually launched: its planned time `launch_s`,
-    or under a fair launcher the end of its launch (its lateness is the difference)."""
+    or under a fair or reserved launcher the end of its launch (its lateness is the
+    difference)."""
     launched = np.array(launch_s, dtype=float)
     return launched, _replay(model, launch_s, work, rng, launched)
 
@@ -48,7 +49,8 @@ def _replay(
     rng: np.random.Generator | None,
     launched: np.ndarray | None,
 ) -> np.ndarray:
-    """The ready times; with `launched`, fair launches also write their end into it."""
+    """The ready times; with `launched`, fair and reserved launches also write their end
+    into it."""
     launches = np.asarray(launch_s, dtype=float)
     n = launches.size
     if work is None:
