@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,9 +28,12 @@ import typer
 
 from measure.calibration.validate import STATS, RunValidation, validate_dataset
 from measure.harness.burst import run_burst
+from measure.harness.dataset import load_instances, load_manifests
 from measure.harness.probe import run_probe
 from measure.harness.records import LAUNCHERS
 from measure.harness.replay import replay_spec
+from sim.errors import UserError
+from sim.model.node_model import LauncherMode
 from sim.model.schedule import load_schedule
 from sim.model.units import milliseconds
 
@@ -50,6 +54,32 @@ def _probe(out: Path, name: str) -> None:
           f"{probe.speed.effective_cores:.2f}", file=sys.stderr)
 
 
+def _order(repeat: int, k: int, launchers: Sequence[LauncherMode]) -> Sequence[LauncherMode]:
+    """The launchers of round `repeat` of the k-th policy, in the order `measure` runs them:
+    which goes first alternates, so that none always follows another."""
+    return launchers if (repeat + k) % 2 == 0 else launchers[::-1]
+
+
+def _launchers_by_order(dataset: Path, k: int) -> dict[str, LauncherMode]:
+    """Each run's launcher read off `measure`'s run order, for datasets committed without their
+    run manifests (2026-12-01 and 2026-12-01b): in each round the runs, in time order (run ids
+    begin with their start time), are the first n LAUNCHERS in _order() (n = runs per round:
+    the 2026-12-01 replays had realtime and fair only)."""
+    if load_manifests(dataset):
+        return {}
+    runs = sorted(str(r) for r in load_instances(dataset).run_id.unique())
+    out: dict[str, LauncherMode] = {}
+    for repeat in range(REPEATS):
+        mine = [r for r in runs if f"-r{repeat}-" in r]
+        if not 1 <= len(mine) <= len(LAUNCHERS):
+            raise UserError(f"{dataset}: {len(mine)} runs in round {repeat} and no run "
+                            "manifests; the launcher of each run is unknown")
+        out.update(zip(mine, _order(repeat, k, LAUNCHERS[:len(mine)]), strict=True))
+    print(f"note: {dataset} has no run manifests; each run's launcher is read off the order "
+          "`measure` runs them in", file=sys.stderr)
+    return out
+
+
 def _round_probe(repeat: int) -> str:
     return "probe-before" if repeat == 0 else f"probe-round-{repeat}"
 
@@ -66,9 +96,7 @@ def measure(out: Annotated[Path, typer.Option(help="directory for the probes and
         for k, policy in enumerate(POLICIES):
             path = SCHEDULES / f"{policy}.json"
             plan = load_schedule(path)
-            # Alternate which launcher goes first, so neither always follows the other.
-            order = LAUNCHERS if (repeat + k) % 2 == 0 else LAUNCHERS[::-1]
-            for launcher in order:
+            for launcher in _order(repeat, k, LAUNCHERS):
                 spec = replay_spec(plan, path, "firmware", "kvm", repeat=repeat)
                 result = run_burst(spec, out / policy, launcher=launcher)
                 print(f"{policy} {launcher} {repeat}: first {result.manifest.first_ready_s} "
@@ -87,8 +115,8 @@ def analyse(
 ) -> None:
     """Real gains over immediate per launcher, and the model's errors on each replay."""
     report: dict[str, Any] = {}
-    for policy in POLICIES:
-        for r in _validations(data, policy, calibration, probe):
+    for k, policy in enumerate(POLICIES):
+        for r in _validations(data, policy, k, calibration, probe):
             cell = report.setdefault(policy, {}).setdefault(r.launcher, {"real": [], "error": []})
             cell["real"].append(r.real)
             cell["error"].append(r.relative_error)
@@ -115,14 +143,17 @@ def analyse(
                            for k in ("first_ready_s", "median_ready_s", "all_ready_s")) + " |")
 
 
-def _validations(data: Path, policy: str, calibration: Path, probe: str) -> list[RunValidation]:
+def _validations(data: Path, policy: str, k: int, calibration: Path,
+                 probe: str) -> list[RunValidation]:
+    launchers = _launchers_by_order(data / policy, k)
     if probe != "round":
         path = None if probe == "none" else data / f"probe-{probe}.json"
-        return validate_dataset(data / policy, calibration, None, "model", path)
+        return validate_dataset(data / policy, calibration, None, "model", path, launchers)
     runs = []
     for repeat in range(REPEATS):
         path = data / f"{_round_probe(repeat)}.json"
-        runs += [r for r in validate_dataset(data / policy, calibration, None, "model", path)
+        runs += [r for r in validate_dataset(data / policy, calibration, None, "model", path,
+                                             launchers)
                  if f"-r{repeat}-" in r.run_id]
     return runs
 

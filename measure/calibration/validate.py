@@ -6,6 +6,7 @@ the model's launcher making them late as the real one did."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -103,9 +104,11 @@ def validate_run(rows: pd.DataFrame, calibration: Calibration, schedule: str | N
 
 
 def validate_dataset(dataset: Path, calibration_path: Path, plot_dir: Path | None = None,
-                     work: str = "model", probe: Path | None = None) -> list[RunValidation]:
+                     work: str = "model", probe: Path | None = None,
+                     launchers: Mapping[str, LauncherMode] | None = None) -> list[RunValidation]:
     """Every run of a dataset against the calibration (carried to the host a probe measured,
-    when one is given); optional CDF overlay plots."""
+    when one is given); optional CDF overlay plots. A run's launcher is its manifest's, else
+    `launchers`' (by run id), else realtime."""
     calibration = load_calibration(calibration_path)
     if probe is not None:
         # Only the node model changes; the fit settings (work draws, seed) stay the calibration's.
@@ -114,7 +117,8 @@ def validate_dataset(dataset: Path, calibration_path: Path, plot_dir: Path | Non
     instances = load_instances(dataset)
     manifests = load_manifests(dataset) if dataset.is_dir() else []
     schedules = {m.run_id: m.schedule for m in manifests}
-    launchers = {m.run_id: launcher_mode(m.harness_sched) for m in manifests}
+    launchers = {**(launchers or {}),
+                 **{m.run_id: launcher_mode(m.harness_sched) for m in manifests}}
     cut = incomplete_runs(instances)
     for cut_id, (have, count) in cut.items():
         print(f"warning: {dataset}: run {cut_id} has {have} of its {count} instance rows (cut "
