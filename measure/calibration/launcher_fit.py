@@ -162,7 +162,8 @@ def _fit_fair(calibration: Calibration, data: CalibrationData,
                                       runs=sum(b.key == k for b in fair_runs)) for k in keys],
         data_files=list(data.files), host_speed=speed, launch_cpu_s_on_data_host=launch_cpu,
         heldout=_errors(model_pairs), heldout_without_launcher=_errors(plain_pairs),
-        heldout_line=_errors(line_pairs))
+        heldout_line=_errors(line_pairs),
+        reserved=None if calibration.launcher_fit is None else calibration.launcher_fit.reserved)
     return Calibration.model_validate({
         **dict(calibration),
         "model": calibration.model.model_copy(update={"launch_cpu_s": value}),
