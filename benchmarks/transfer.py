@@ -12,10 +12,13 @@ order (counts 60-1,000, intervals 2-16 ms, none on a calibration grid), then a s
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import re
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,9 +28,10 @@ import typer
 from measure.calibration.data import CalibrationData, load_calibration_data
 from measure.calibration.host_costs import figures_of
 from measure.harness.burst import BurstResult
+from measure.harness.dataset import load_manifests
 from measure.harness.guest import BootPath
 from measure.harness.probe import run_probe
-from measure.harness.records import LAUNCHERS, parse_launcher
+from measure.harness.records import LAUNCHERS, LauncherMode, parse_launcher
 from measure.harness.sweep import SweepPoint, run_sweep
 from sim.errors import UserError
 from sim.model.calibration import calibration_with_launcher, load_calibration
@@ -66,10 +70,7 @@ def measure(
         raise typer.BadParameter("--boot: firmware or bios")
     b: BootPath = "firmware" if boot == "firmware" else "bios"
     _probe(b, out, "probe-before")
-    points = [SweepPoint(b, "kvm", n, i, 16, r, m)
-              for n, i in CONFIGS for r in range(REPEATS) for m in modes]
-    rng = measure_rng(MeasureStream.TRANSFER_ORDER, seed)
-    points = [points[k] for k in rng.permutation(len(points))]
+    points = [SweepPoint(b, "kvm", n, i, 16, r, m) for n, i, r, m in _order(modes, seed)]
     t0 = time.monotonic()
 
     def done(p: SweepPoint, r: BurstResult | None) -> None:
@@ -80,6 +81,45 @@ def measure(
     run_sweep(points, out / "bursts", settle_s=2.0, on_done=done)
     print(f"bursts: {time.monotonic() - t0:.0f} s", file=sys.stderr)
     _probe(b, out, "probe-after")
+
+
+def _order(modes: Sequence[LauncherMode], seed: int) -> list[tuple[int, float, int, LauncherMode]]:
+    """(count, interval, repeat, launcher) of every burst, in the random order `measure` runs
+    them."""
+    points = [(n, i, r, m) for n, i in CONFIGS for r in range(REPEATS) for m in modes]
+    rng = measure_rng(MeasureStream.TRANSFER_ORDER, seed)
+    return [points[k] for k in rng.permutation(len(points))]
+
+
+def _with_launchers_by_order(data: CalibrationData, bursts: Path) -> CalibrationData:
+    """The data, each run's launcher read off `measure`'s random order where the run manifests
+    were not kept (2026-11-30 a and b, 2026-12-01 c): the seed whose order of (count, interval,
+    repeat) is the runs' order in time (run ids begin with their start time) tells which of the
+    two launchers each run had. Data with manifests, or of one launcher, are returned as they
+    are."""
+    if load_manifests(bursts):
+        return data
+    runs = sorted(data.bursts, key=lambda b: b.run_id)
+    keys = [(b.count, b.interval_ms, _repeat(b.run_id)) for b in runs]
+    if len(set(keys)) == len(keys):  # (each configuration once: one launcher)
+        return data
+    modes: tuple[LauncherMode, ...] = ("realtime", "fair")
+    for seed in range(100):
+        order = _order(modes, seed)
+        if [(n, i, r) for n, i, r, _ in order] == keys:
+            print(f"note: {bursts} has no run manifests; each run's launcher is read off "
+                  f"`measure`'s order (seed {seed})", file=sys.stderr)
+            found = {b.run_id: m for b, (*_, m) in zip(runs, order, strict=True)}
+            return dataclasses.replace(data, bursts=tuple(
+                dataclasses.replace(b, launcher=found[b.run_id]) for b in data.bursts))
+    raise UserError(f"{bursts}: runs of two launchers and no run manifests, and no seed of "
+                    "`measure` gives their order; the launcher of each run is unknown")
+
+
+def _repeat(run_id: str) -> int:
+    """The repeat a run id names (new_run_id: ...-m<MB>-r<repeat>-<hex>)."""
+    found = re.search(r"-r(\d+)-[0-9a-f]+$", run_id)
+    return int(found.group(1)) if found else -1
 
 
 def _probe(boot: BootPath, out: Path, name: str) -> None:
@@ -120,7 +160,7 @@ def analyse(
     probe = load_probe(data / f"probe-{'before' if probe_name == 'own' else probe_name}.json")
     report: dict[str, Any] = {"data": str(data), "probe": probe_name,
                               "probe_speed": probe.speed.model_dump()}
-    bursts = load_calibration_data([data / "bursts"])
+    bursts = _with_launchers_by_order(load_calibration_data([data / "bursts"]), data / "bursts")
     calibrations = {path: load_calibration(path) for path in calibration}
     for path, launcher in itertools.product(calibration, LAUNCHERS):
         measured = measured_figures(bursts.of_launcher(launcher))
