@@ -1,0 +1,95 @@
+"""What a page fault on fresh memory costs on this host, and does it move with the CPU a boot
+takes? A firmware boot faults in about 16 MB (4 KB pages: the guest's RAM and QEMU's own), and on
+a nested VM with free page reporting (this machine's kernel command line has
+page_reporting.page_reporting_order=11 and nested_pvm=1) memory that sat free is handed back to
+the host and faulted in again at a cost that varies.
+
+    .venv/bin/python -m benchmarks.fault_cost touch --gb 8 --idle-s 0,0,0,5,0,20,0,60,0
+    .venv/bin/python -m benchmarks.fault_cost cycles --out runs/fault-cost   # ~5 min, quiet host
+
+`touch` maps GB of anonymous memory, writes one byte per 4 KB page and prints the CPU per GB,
+after each idle time. `cycles` runs CYCLES x (touch 2 GB, a burst of 100 at 1 ms, touch 2 GB),
+idle 3 s or 40 s between cycles, counts the kernel's page faults (/proc/vmstat pgfault) over each
+burst, and prints each burst's median CPU per boot beside the two touch costs, and their
+correlation (docs/findings.md, "Where a boot's CPU goes: page faults").
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from measure.harness.burst import BurstSpec, fixed_interval, run_burst
+
+PAGE = 4096
+CYCLES = 10
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def touch_cost(gb: float) -> float:
+    """CPU seconds per GB to fault in `gb` of fresh anonymous memory, one write per page."""
+    size = int(gb * (1 << 30))
+    area = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    pages = np.frombuffer(area, dtype=np.uint8)
+    start = time.process_time()
+    pages[::PAGE] = 1
+    cost = (time.process_time() - start) / gb
+    del pages
+    area.close()
+    return cost
+
+
+def page_faults() -> int:
+    """The kernel's count of page faults since boot (every process)."""
+    for line in Path("/proc/vmstat").read_text().splitlines():
+        if line.startswith("pgfault "):
+            return int(line.split()[1])
+    raise RuntimeError("/proc/vmstat has no pgfault line")
+
+
+@app.command()
+def touch(gb: Annotated[float, typer.Option(help="GB to fault in")] = 8.0,
+          idle_s: Annotated[str, typer.Option(help="comma-separated idle times before each")]
+          = "0,0,0,5,0,20,0,60,0") -> None:
+    """Fault cost per GB after each idle time."""
+    for idle in (float(x) for x in idle_s.split(",")):
+        time.sleep(idle)
+        cost = touch_cost(gb)
+        print(f"after {idle:5.1f} s idle: {1e3 * cost:7.1f} ms CPU / GB "
+              f"({1e3 * cost / 64:.2f} ms per 16 MB)")
+
+
+@app.command()
+def cycles(out: Annotated[Path, typer.Option(help="dataset directory for the bursts")]) -> None:
+    """Touch, burst, touch, CYCLES times; the bursts' CPU per boot against the touch costs."""
+    rows: list[dict[str, float | str | int]] = []
+    touch_mean: list[float] = []
+    cpu_median: list[float] = []
+    for cycle in range(CYCLES):
+        time.sleep(40.0 if cycle % 2 else 3.0)
+        before = touch_cost(2.0)
+        faults = page_faults()
+        spec = BurstSpec(boot="firmware", accel="kvm", memory_mb=16,
+                         planned_s=fixed_interval(100, 1.0), interval_ms=1.0, timeout_s=60)
+        result = run_burst(spec, out)
+        faults = page_faults() - faults
+        after = touch_cost(2.0)
+        cpu = [r.cpu_s for r in result.rows if np.isfinite(r.cpu_s)]
+        rows.append({"run_id": result.run_id, "touch_before_s_per_gb": before,
+                     "touch_after_s_per_gb": after, "page_faults": faults,
+                     "median_cpu_per_boot_s": float(np.median(cpu))})
+        touch_mean.append((before + after) / 2)
+        cpu_median.append(float(np.median(cpu)))
+        print(json.dumps(rows[-1]))
+    print(f"correlation of the bursts' CPU per boot with the touch cost: "
+          f"{np.corrcoef(touch_mean, cpu_median)[0, 1]:.2f} over {len(rows)} bursts")
+
+
+if __name__ == "__main__":
+    app()
