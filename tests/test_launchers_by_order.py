@@ -1,0 +1,51 @@
+"""Datasets committed without their run manifests: the benchmarks read each run's launcher off
+the order their `measure` ran them in. Checked on data that kept its manifests, with the
+manifests taken away."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRMWARE = ROOT / "calibration" / "firmware.json"
+
+
+def _analyse(*args: str | Path) -> tuple[dict[str, object], str]:
+    done = subprocess.run([sys.executable, *map(str, args), "--calibration", str(FIRMWARE),
+                           "--json"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout), done.stderr
+
+
+def _without_timings(report: dict[str, object]) -> str:
+    return "\n".join(line for line in json.dumps(report, indent=0, sort_keys=True).splitlines()
+                     if "predict_cpu_s" not in line and '"data"' not in line)
+
+
+def test_transfer_runs_without_manifests_get_their_launchers_back(tmp_path: Path) -> None:
+    kept = ROOT / "benchmarks" / "results" / "transfer" / "2026-12-01-launchers"
+    bare = tmp_path / "run"
+    shutil.copytree(kept, bare, ignore=shutil.ignore_patterns("runs"))
+    assert not (bare / "bursts" / "runs").exists()
+    with_manifests, _ = _analyse("benchmarks/transfer.py", "analyse", kept)
+    by_order, note = _analyse("benchmarks/transfer.py", "analyse", bare)
+    assert "read off `measure`'s order (seed 5)" in note
+    assert any("fair launcher" in key for key in by_order)
+    assert _without_timings(by_order) == _without_timings(with_manifests)
+
+
+def test_replays_without_manifests_get_their_launchers_back(tmp_path: Path) -> None:
+    kept = ROOT / "benchmarks" / "results" / "replay-launchers" / "2026-12-06"
+    bare = tmp_path / "replays"
+    shutil.copytree(kept, bare, ignore=shutil.ignore_patterns("runs"))
+    with_manifests, _ = _analyse("-m", "benchmarks.replay_launchers", "analyse", kept,
+                                 "--probe", "round")
+    by_order, note = _analyse("-m", "benchmarks.replay_launchers", "analyse", bare,
+                              "--probe", "round")
+    assert "no run manifests" in note
+    assert {key.rsplit(" ", 1)[1] for key in by_order} == {"realtime", "fair", "reserved"}
+    assert by_order == with_manifests
