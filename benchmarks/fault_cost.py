@@ -11,7 +11,10 @@ the host and faulted in again at a cost that varies.
 after each idle time. `cycles` runs CYCLES x (touch 2 GB, a burst of 100 at 1 ms, touch 2 GB),
 idle 3 s or 40 s between cycles, counts the kernel's page faults (/proc/vmstat pgfault) over each
 burst, and prints each burst's median CPU per boot beside the two touch costs, and their
-correlation (docs/findings.md, "Where a boot's CPU goes: page faults").
+correlation (docs/findings.md, "Where a boot's CPU goes"). The cold / warm pairs of that section
+were shell loops: `sleep 90; perf record -a -F 499 -- measure burst --count 1000 --interval-ms 6
+...` (cold), then `touch --gb 18 --idle-s 0` and the same burst (warm); `perf report --sort
+comm,dso,sym` gives QEMU's share in `clear_page_erms`.
 """
 
 from __future__ import annotations
