@@ -256,10 +256,13 @@ def calibrate_launcher_command(
              for label, errors in (("model", fit.heldout),
                                    ("launches on time", fit.heldout_without_launcher),
                                    ("straight line", fit.heldout_line))}
+    fair = any(b.launcher == "fair" for b in data.bursts)
     _say(f"wrote {out}: launch CPU {1e3 * result.model.launch_cpu_s:.2f} ms "
-         f"({1e3 * fit.launch_cpu_s_on_data_host:.2f} ms on the data's host); held-out median "
-         "error, leave one configuration out: " + "; ".join(f"{k}: {v}" for k, v in cells.items()))
-    if fit.reserved is not None:
+         f"({1e3 * fit.launch_cpu_s_on_data_host:.2f} ms on the data's host"
+         + ("" if fair else f"; kept from {calibration}, these data have no fair-launcher run")
+         + "); held-out median error, leave one configuration out: "
+         + "; ".join(f"{k}: {v}" for k, v in cells.items()))
+    if fit.reserved is not None and any(b.launcher == "reserved" for b in data.bursts):
         _say(f"reserved launcher: {1e3 * result.model.launch_alone_s:.2f} ms per launch "
              f"({1e3 * fit.reserved.launch_alone_s_on_data_host:.2f} ms on its runs' host, "
              f"{fit.reserved.runs_measured} runs)")
