@@ -1,5 +1,6 @@
 """Does a calibration hold on this host today? Probe, then bursts no calibration saw, then the
-errors and interval coverage of each calibration's predictions with and without the probe.
+errors and interval coverage of each calibration's predictions with and without the probe, and
+each run's CPU rise (its mean CPU per boot over its first boots').
 
     .venv/bin/python benchmarks/transfer.py measure --out runs/transfer        # ~6 min, quiet host
     .venv/bin/python benchmarks/transfer.py analyse runs/transfer \\
@@ -37,7 +38,7 @@ from sim.errors import UserError
 from sim.model.calibration import calibration_with_launcher, load_calibration
 from sim.model.forecast import forecast
 from sim.model.intervals import FIGURES
-from sim.model.probe import load_probe, own_speed
+from sim.model.probe import early_boot_cpu, load_probe, own_speed
 from sim.model.units import milliseconds
 from sim.streams import MeasureStream, measure_rng
 
@@ -81,6 +82,14 @@ def measure(
     run_sweep(points, out / "bursts", settle_s=2.0, on_done=done)
     print(f"bursts: {time.monotonic() - t0:.0f} s", file=sys.stderr)
     _probe(b, out, "probe-after")
+
+
+def cpu_rise(cpu_s: np.ndarray) -> float:
+    """A run's mean CPU per boot over that of its first boots (early_boot_cpu): 1 when the
+    boots cost alike; well above 1 when the burst's later boots got dearer, as where its memory
+    ran past what the VM had used (docs/findings.md, "Where a boot's CPU goes"), which no
+    reading taken before or at the start of the burst can see."""
+    return float(np.nanmean(cpu_s) / np.median(early_boot_cpu(cpu_s)))
 
 
 def _order(modes: Sequence[LauncherMode], seed: int) -> list[tuple[int, float, int, LauncherMode]]:
@@ -180,7 +189,8 @@ def analyse(
                 seconds = (time.process_time() - t0) / len(results)
                 row: dict[str, Any] = {"count": count, "interval_ms": interval,
                                        "runs": len(reps), "predict_cpu_s": seconds,
-                                       "extrapolation": results[0].extrapolation}
+                                       "extrapolation": results[0].extrapolation,
+                                       "cpu_rise": [cpu_rise(cpu) for _, cpu in reps]}
                 for name in FIGURES:
                     values = [f[name] for f, _ in reps]
                     median = float(np.median(values))
@@ -219,15 +229,18 @@ def analyse(
             print(f"| {name} | {s['median_abs_error']:.1%} | {s['worst_abs_error']:.1%} | "
                   f"{s['coverage']:.0%} |")
         print()
-        print("| count | interval | figure | measured median [min-max] | predicted [80 %] |")
-        print("|---|---|---|---|---|")
+        print("| count | interval | figure | measured median [min-max] | predicted [80 %] | "
+              "CPU rise |")
+        print("|---|---|---|---|---|---|")
         for r in value["configurations"]:
+            rise = ", ".join(f"{x:.2f}" for x in r["cpu_rise"])
             for name in ("first_ready_s", "median_ready_s", "all_ready_s"):
                 f = r[name]
                 print(f"| {r['count']} | {r['interval_ms']:g} | {name} | "
                       f"{f['measured_median']:.3f} [{f['measured_min']:.3f}-"
                       f"{f['measured_max']:.3f}] | {f['predicted']:.3f} "
-                      f"[{f['interval'][0]:.3f}-{f['interval'][1]:.3f}] ({f['error']:+.1%}) |")
+                      f"[{f['interval'][0]:.3f}-{f['interval'][1]:.3f}] ({f['error']:+.1%}) | "
+                      f"{rise if name == 'first_ready_s' else ''} |")
         print()
 
 

@@ -49,3 +49,15 @@ def test_replays_without_manifests_get_their_launchers_back(tmp_path: Path) -> N
     assert "no run manifests" in note
     assert {key.rsplit(" ", 1)[1] for key in by_order} == {"realtime", "fair", "reserved"}
     assert by_order == with_manifests
+
+
+def test_transfer_reports_the_cpu_rise_of_bursts_that_ran_into_cold_memory() -> None:
+    # 2026-12-06: the first 1,000-instance bursts ran past the memory the VM had used and their
+    # later boots cost up to twice the first ones (docs/findings.md); the 150-instance bursts
+    # stayed in used memory.
+    report, _ = _analyse("benchmarks/transfer.py", "analyse",
+                         ROOT / "benchmarks" / "results" / "transfer" / "2026-12-06")
+    rows = report["firmware.json, fair launcher, with probe"]["configurations"]  # type: ignore[index]
+    rise = {(r["count"], r["interval_ms"]): r["cpu_rise"] for r in rows}
+    assert len(rise[(1000, 6.0)]) == 3 and max(rise[(1000, 6.0)]) > 1.4
+    assert all(0.9 < x < 1.1 for x in rise[(150, 16.0)])
