@@ -54,11 +54,14 @@ def with_reserved_launch(calibration: Calibration, data: CalibrationData,
         raise UserError("a reserved launcher's launches are measured beside a fair-launcher fit "
                         "and a host reference; give fair-launcher runs too, or a calibration "
                         "that has both (measure calibrate-launcher)")
-    spacings = [s for s in (run_spacing(b) for b in runs) if s is not None]
+    measured = [(b, s) for b, s in ((b, run_spacing(b)) for b in runs) if s is not None]
+    spacings = [s for _, s in measured]
     if not spacings:
         raise UserError("no reserved-launcher run has 10 or more launches that queued; measure "
                         "dense bursts (e.g. --interval-ms 0) with --launcher reserved")
-    early = np.concatenate([early_boot_cpu(b.cpu_s) for b in runs if b.cpu_s is not None])
+    # The host's speed from the same runs as the launches (the others never queued).
+    early = np.concatenate([early_boot_cpu(b.cpu_s) for b, _ in measured
+                            if b.cpu_s is not None])
     if len(early) == 0:
         raise UserError("the reserved-launcher runs have no per-instance CPU time to read the "
                         "host's speed from; measure them with this version's harness")
