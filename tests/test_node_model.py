@@ -32,7 +32,8 @@ def naive_launched_and_ready_times(
     completions, then stops of ready instances, then launches, then delay ends. A launch starts
     when the launcher is free (spawn_s after the previous start); a start on a node with nothing
     in flight opens a warm-up window (no CPU phase begins before it ends); its work grows by
-    work_growth per instance on the node (booting or ready); each of k instances in their CPU
+    work_growth per instance on the node (booting or ready), and by reclaimed_memory_s times
+    the part of (on node + 1) beyond backed_instances, at most 1; each of k instances in their CPU
     phase gets min(max_rate, capacity / (k + background_jobs)), capacity being what idle ready
     instances leave (at least min_capacity); a ready instance stops after its lifetime.
     A fair launcher with launch_cpu_s > 0 launches one instance at a time, in launch order: its
@@ -144,7 +145,11 @@ def naive_launched_and_ready_times(
             last_start = start
             if in_flight == 0:
                 warm_until = start + model.warmup_s
-            grown = float(work[i]) * (1.0 + model.work_growth * (in_flight + running_ready))
+            on_node = in_flight + running_ready
+            grown = float(work[i]) * (1.0 + model.work_growth * on_node)
+            # The part of its fresh memory beyond what the host still backs costs more.
+            beyond = min(1.0, max(0.0, on_node + 1 - model.backed_instances))
+            grown += model.reclaimed_memory_s * beyond
             joining.append((max(start + model.delay_s, warm_until), started, grown, i))
             started += 1
             in_flight += 1
@@ -281,11 +286,14 @@ ORACLE_MODELS = {
     "warmup": NodeModel(cores=2, work_s=0.1, delay_s=0.05, warmup_s=0.3, work_cv=0.5),
     "work_growth": NodeModel(cores=3, work_s=0.1, delay_s=0.1, work_growth=0.04, work_cv=0.3),
     "work_floor": NodeModel(cores=2, work_s=0.2, work_floor=0.6, work_cv=0.5, delay_s=0.02),
+    "reclaimed memory": NodeModel(cores=2, work_s=0.1, delay_s=0.05, work_cv=0.4,
+                                  reclaimed_memory_s=0.08, backed_instances=60.5),
     "background": NodeModel(cores=2, work_s=0.15, background_jobs=1.5, max_rate=0.7,
                             work_cv=0.5),
     "everything": NodeModel(cores=3, work_s=0.12, delay_s=0.1, work_cv=0.7, max_rate=0.9,
                             idle_load=0.05, spawn_s=0.002, min_capacity=0.4, background_jobs=0.5,
-                            warmup_s=0.2, work_floor=0.3, work_growth=0.02),
+                            warmup_s=0.2, work_floor=0.3, work_growth=0.02,
+                            reclaimed_memory_s=0.05, backed_instances=120.0),
 }
 # The VM-creation lock: cut after 70 % of the work, at the start, and with every other term.
 ORACLE_MODELS |= {

@@ -31,7 +31,8 @@ class _Launch:
 class Launcher(Generic[Instance]):
     """Starts are serialised spawn_s apart; an instance started on a node with nothing in flight
     opens a warm-up window (no delay ends before warmup_s); the delay lasts delay_s; the work
-    grows with the instances already on the node (work_growth).
+    grows with the instances already on the node (work_growth), and by reclaimed_memory_s for
+    an instance whose memory lies beyond what the host still backs (backed_instances).
 
     A fair launcher (NodeModel.launches_take_cpu) launches the plans one at a time, in plan
     order: each launch is a job of launch_cpu_s in the kernel, sharing the cores like an
@@ -64,7 +65,7 @@ class Launcher(Generic[Instance]):
         self.fair = model.launches_take_cpu
         """Launches are CPU jobs in the kernel (begin_launch(), finish_launch())."""
         self.direct = (model.spawn_s == 0.0 and model.warmup_s == 0.0 and not model.work_growth
-                       and not model.launches_queue)
+                       and not model.reclaimed_memory_s and not model.launches_queue)
         """A planned launch then starts exactly at its time, leaves its delay exactly delay_s
         later and its work does not depend on the node's state: plan() queues its delay end at
         once, and its start is no event."""
@@ -158,6 +159,8 @@ class Launcher(Generic[Instance]):
         delay = self.model.delay_s
         warmup = self.model.warmup_s
         growth = self.model.work_growth
+        reclaimed = self.model.reclaimed_memory_s
+        backed = self.model.backed_instances
         last = self._last_start
         stamp = self._stamp
         idle = in_flight == 0
@@ -167,8 +170,11 @@ class Launcher(Generic[Instance]):
         # at the previous start and the instance starts when it ends.
         earliest = now + launch
         for instance, work in zip(instances, works, strict=True):
-            if growth:
-                work *= 1.0 + growth * residents
+            if growth or reclaimed:
+                if growth:
+                    work *= 1.0 + growth * residents
+                if reclaimed:
+                    work += reclaimed * min(1.0, max(0.0, residents + 1.0 - backed))
                 residents += 1
             start = last + spawn
             if start < earliest:

@@ -62,6 +62,15 @@ class NodeModel(BaseModel):
     (booting or ready): its work is w * (1 + work_growth * residents). Measured on this host from
     per-instance CPU time, which grows with the instances launched before (docs/model.md); 0:
     none."""
+    reclaimed_memory_s: float = Field(default=0.0, ge=0)
+    """Extra CPU a boot needs when the fresh memory it faults in is memory the host has taken
+    back (free page reporting on a nested VM: the host backs and zeroes it again), over memory
+    the host still backs: the instance's fresh memory times the difference of the two fault
+    prices, measured by `measure probe` (docs/model.md, "Memory"); 0: none."""
+    backed_instances: float = Field(default=0.0, ge=0)
+    """How many instances' fresh memory the node's free memory still backed by the host holds
+    when a burst starts on a settled node: the instance that starts with r instances on the
+    node pays the part of reclaimed_memory_s for which r + 1 exceeds it."""
     launcher: LauncherMode = "realtime"
     """How the node's launcher is scheduled (docs/model.md, "The launcher"). "realtime"
     (SCHED_FIFO): launches happen at their planned times, the launcher's own CPU being absorbed
