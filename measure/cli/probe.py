@@ -11,6 +11,7 @@ import typer
 
 from measure.harness.burst import BurstResult
 from measure.harness.dataset import check_writable
+from measure.harness.memory import MAX_GB
 from measure.harness.preflight import accelerator, boot_path, check_host, check_memory_mb
 from measure.harness.probe import PROBE_BURSTS, run_probe
 from sim.errors import UserError
@@ -28,14 +29,20 @@ def probe_command(
     bursts: Annotated[int, typer.Option(help="probe bursts")] = PROBE_BURSTS,
     dataset: Annotated[Path | None, typer.Option(
         help="where the probe's bursts are kept (default: OUT without .json, plus -runs)")] = None,
+    memory_gb: Annotated[float, typer.Option(
+        help="most fresh memory to fault in to price it (until its price steps up); 0: do "
+             "not price memory")] = MAX_GB,
     json_out: Annotated[bool, typer.Option("--json", help="the probe as JSON on stdout")] = False,
 ) -> None:
     """Measure this host's speed (CPU per boot, effective cores, launcher lateness) with a few
-    short bursts, about 15 s; writes OUT for `measure predict --probe`."""
+    short bursts, and what fresh memory costs a boot here, about 30 s; writes OUT for
+    `measure predict --probe`."""
     b, a = boot_path(boot), accelerator(accel)
     check_memory_mb(memory_mb)
     if not 1 <= bursts <= 20:
         raise UserError(f"--bursts {bursts}: give 1 to 20")
+    if not 0 <= memory_gb <= 1024:
+        raise UserError(f"--memory-gb {memory_gb:g}: give 0 (do not price memory) to 1024")
     check_host(a)
     if out.suffix != ".json":
         raise UserError(f"--out {out}: a probe file ends in .json")
@@ -47,7 +54,7 @@ def probe_command(
         print(f"probe burst {result.run_id}: all ready at "
               f"{result.manifest.all_ready_s:.3f} s", file=sys.stderr)
 
-    probe = run_probe(b, a, memory_mb, runs, bursts=bursts, on_burst=progress)
+    probe = run_probe(b, a, memory_mb, runs, bursts=bursts, memory_gb=memory_gb, on_burst=progress)
     text = probe.model_dump_json(indent=1)
     out.write_text(text + "\n")
     if json_out:
@@ -61,3 +68,10 @@ def probe_command(
               f"[{probe.effective_cores_range[0]:.2f}-{probe.effective_cores_range[1]:.2f}], "
               f"launch lateness p99 {milliseconds(probe.launch_lateness_p99_s):.2f} ms, "
               f"{probe.duration_s:.0f} s")
+        if probe.memory is not None:
+            m = probe.memory
+            print(f"fresh memory: {1e3 * m.per_instance_gb:.1f} MB per instance, "
+                  f"{m.backed_s_per_gb:.2f} s CPU per GB backed, {m.reclaimed_s_per_gb:.2f} "
+                  f"reclaimed by the host; {m.backed_gb:.1f} GB backed "
+                  f"({m.backed_instances:.0f} instances), then "
+                  f"+{milliseconds(m.extra_s):.1f} ms per boot")

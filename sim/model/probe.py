@@ -43,6 +43,41 @@ class HostSpeed(BaseModel):
     """How many bursts the CPU per boot comes from."""
 
 
+class MemoryPrice(BaseModel):
+    """What fresh memory costs a boot on the probed host (measure/harness/memory.py): the fault
+    price on free memory the host still backs and on memory it took back, and how much free
+    memory it still backs once its free page reporting has settled."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    per_instance_gb: float = Field(gt=0)
+    """Fresh memory one instance takes: the median anonymous memory of the probe's instances
+    when ready (the guest's RAM it touched and QEMU's heap)."""
+    backed_s_per_gb: float = Field(gt=0)
+    """CPU seconds to fault in a GB of free memory the host still backs."""
+    reclaimed_s_per_gb: float = Field(gt=0)
+    """CPU seconds to fault in a GB of memory the host took back (= backed_s_per_gb when the
+    probe found no step: a host without reporting, or a pool larger than it faulted in)."""
+    backed_gb: float = Field(ge=0)
+    """Free memory the host still backs once reporting has settled."""
+    chunk_s_per_gb: list[float]
+    """The price of each quarter GB the probe faulted in, in order (the evidence)."""
+    settle_s: float = Field(ge=0)
+    """How long the probe waited for the reporting to settle first."""
+    reporting: bool
+    """Whether the kernel counts reported memory (its free page reporting was seen)."""
+
+    @property
+    def extra_s(self) -> float:
+        """Extra CPU of a boot whose fresh memory is all reclaimed (reclaimed_memory_s)."""
+        return self.per_instance_gb * max(0.0, self.reclaimed_s_per_gb - self.backed_s_per_gb)
+
+    @property
+    def backed_instances(self) -> float:
+        """Instances whose fresh memory the backed pool holds (NodeModel.backed_instances)."""
+        return self.backed_gb / self.per_instance_gb
+
+
 class ProbeFile(BaseModel):
     """What `measure probe` writes: the host's speed, the host, and the runs it came from."""
 
@@ -64,6 +99,8 @@ class ProbeFile(BaseModel):
     launch_lateness_p99_s: float
     """99th percentile of actual minus planned launch time: the launcher's speed."""
     runs: list[str]
+    memory: MemoryPrice | None = None
+    """What fresh memory costs here (None: a probe written before it was measured)."""
 
 
 def early_boot_cpu(cpu_s: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -106,7 +143,8 @@ def transfer(model: NodeModel, reference: HostSpeed, probed: HostSpeed) -> NodeM
     A boot's CPU work (and a launch's, and the hold of the VM-creation lock) scales with the
     host's CPU time per boot, and the cores the boots share with the CPU a saturating burst
     gets: every other term (delay, warm-up, CV, floor, relative growth, where the lock is taken)
-    is a property of the guest and the hypervisor, kept as calibrated."""
+    is a property of the guest and the hypervisor, kept as calibrated. The probe's memory price
+    is not charged here: it gives a bound (sim.model.forecast.cold_memory)."""
     try:
         return NodeModel.model_validate({
             **model.model_dump(),
