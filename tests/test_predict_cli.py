@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.model.probe import HostSpeed, ProbeFile, load_probe
+from sim.model.probe import HostSpeed, MemoryPrice, ProbeFile, load_probe
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD = ROOT / "calibration" / "firmware-2026-11-26.json"
@@ -43,7 +43,8 @@ def test_a_prediction_inside_the_data_says_nothing() -> None:
     assert json.loads(done.stdout)["extrapolation"] == []
 
 
-def probe_file(tmp_path: Path, boot_cpu_s: float, boot: str = "firmware") -> Path:
+def probe_file(tmp_path: Path, boot_cpu_s: float, boot: str = "firmware",
+               memory: MemoryPrice | None = None) -> Path:
     reference = json.loads(OLD.read_text())["host_reference"]
     probe = ProbeFile(
         boot=boot, accel="kvm", memory_mb=16, created_at="2026-11-30T00:00:00+00:00",
@@ -51,7 +52,7 @@ def probe_file(tmp_path: Path, boot_cpu_s: float, boot: str = "firmware") -> Pat
         speed=HostSpeed(boot_cpu_s=boot_cpu_s, effective_cores=reference["effective_cores"],
                         bursts=5),
         boot_cpu_quartiles_s=(boot_cpu_s, boot_cpu_s), effective_cores_range=(1.8, 1.9),
-        launch_lateness_p99_s=0.0001, runs=["r"])
+        launch_lateness_p99_s=0.0001, runs=["r"], memory=memory)
     path = tmp_path / "probe.json"
     path.write_text(probe.model_dump_json())
     return path
@@ -65,6 +66,31 @@ def test_a_probe_of_a_faster_host_scales_the_work(tmp_path: Path) -> None:
     assert faster["work_s"] == pytest.approx(plain["work_s"] * 0.7)
     assert faster["cores"] == pytest.approx(plain["cores"])
     assert faster["all_ready_s"] < 0.8 * plain["all_ready_s"]
+
+
+def test_a_burst_beyond_the_backed_memory_gets_a_cold_memory_bound(tmp_path: Path) -> None:
+    # The host still backs 100 instances' fresh memory; 300 launched at 1 ms saturate the
+    # cores, so the 200 beyond it add their extra CPU to the all-ready time over the cores.
+    reference = json.loads(OLD.read_text())["host_reference"]["boot_cpu_s"]
+    price = MemoryPrice(per_instance_gb=0.014, backed_s_per_gb=0.5, reclaimed_s_per_gb=2.8,
+                        backed_gb=1.4, chunk_s_per_gb=[], settle_s=0.0, reporting=True)
+    probe = probe_file(tmp_path, reference, memory=price)
+    args = ("predict", "--calibration", OLD, "--interval-ms", "1", "--probe", probe)
+    data = json.loads(measure(*args, "--count", "300", "--json").stdout)
+    cold = data["cold_memory"]
+    assert cold["backed_instances"] == pytest.approx(100.0)
+    assert cold["extra_cpu_s"] == pytest.approx(0.014 * 2.3)
+    added = 200 * cold["extra_cpu_s"] / data["cores"]
+    assert cold["all_ready_s"] - data["all_ready_s"] == pytest.approx(added, rel=0.1)
+    # The forecast itself is the one of a probe without the memory price.
+    (tmp_path / "plain").mkdir()
+    plain = json.loads(measure("predict", "--calibration", OLD, "--interval-ms", "1", "--probe",
+                               probe_file(tmp_path / "plain", reference), "--count", "300",
+                               "--json").stdout)
+    assert plain["all_ready_s"] == data["all_ready_s"] and plain["cold_memory"] is None
+    # Said in the text output; none when the burst fits in the backed memory.
+    assert "if the host has taken back its free memory" in measure(*args, "--count", "300").stdout
+    assert json.loads(measure(*args, "--count", "90", "--json").stdout)["cold_memory"] is None
 
 
 def test_a_probe_cannot_carry_a_calibration_without_a_host_reference(tmp_path: Path) -> None:
@@ -96,10 +122,17 @@ def test_a_damaged_probe_file_is_one_line(tmp_path: Path) -> None:
 def test_measure_probe_boots_the_probe_configuration(tmp_path: Path, accel: str,
                                                      qemu_installed: None) -> None:
     out = tmp_path / "probe.json"
-    done = measure("probe", "--out", out, "--bursts", "1", "--accel", accel)
+    done = measure("probe", "--out", out, "--bursts", "1", "--accel", accel, "--memory-gb", "0.5")
     assert done.returncode == 0, done.stderr
     probe = load_probe(out)
     assert probe.speed.bursts == 1 and len(probe.runs) == 1
+    # Each instance faulted in fresh memory (its guest RAM is 16 MB; QEMU's heap adds some),
+    # and the probe priced two quarter GB chunks of it: too few for a step, so the host still
+    # backs at least what it faulted in.
+    memory = probe.memory
+    assert memory is not None and 0.001 < memory.per_instance_gb < 0.25
+    assert len(memory.chunk_s_per_gb) == 2 and memory.backed_gb == 0.5
+    assert memory.reclaimed_s_per_gb == memory.backed_s_per_gb
     assert 0.001 < probe.speed.boot_cpu_s < 10.0
     # Effective cores cannot exceed the CPUs the host has.
     assert 0.0 < probe.speed.effective_cores <= (probe.host.get("cores") or 64) + 0.05

@@ -219,6 +219,12 @@ def predict_command(
     print(f"{count} instances every {interval_ms:g} ms on {fitted.name} ({fitted.family}, "
           f"{fitted.model.launcher} launcher{', probed host' if probed else ''}): {cells} "
           f"({result.interval_level:.0%} intervals for one run)")
+    if result.cold_memory is not None:
+        cold = result.cold_memory
+        print(f"if the host has taken back its free memory: instances beyond the first "
+              f"{cold.backed_instances:.0f} pay {1e3 * cold.extra_cpu_s:.1f} ms more CPU each, "
+              f"median {cold.median_ready_s:.2f} s, all {cold.all_ready_s:.2f} s (a bound: "
+              "docs/calibration.md)")
 
 
 @app.command("calibrate-launcher")

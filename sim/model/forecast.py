@@ -14,10 +14,26 @@ from sim.model.calibration import Calibration
 from sim.model.intervals import FIGURES, LEVEL, RunNoise, predict_with_intervals
 from sim.model.node_model import NodeModel
 from sim.model.predict import predict
-from sim.model.probe import ProbeFile, check_probe, transfer
+from sim.model.probe import MemoryPrice, ProbeFile, check_probe, transfer
 from sim.model.ranges import data_range, extrapolations
 
 Interval = tuple[float, float]
+
+
+class ColdMemory(BaseModel):
+    """A bound, not a forecast: the burst with every instance beyond the pool of free memory the
+    host still backs paying the reclaimed price of its fresh memory (the probe's memory price,
+    NodeModel.reclaimed_memory_s). Whether a burst pays it depends on what the host has taken
+    back since the memory was last used, which no probe reads (docs/calibration.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    backed_instances: float
+    """Instances whose fresh memory the backed pool holds."""
+    extra_cpu_s: float
+    """Extra CPU of each instance beyond it."""
+    median_ready_s: float
+    all_ready_s: float
 
 
 class Forecast(BaseModel):
@@ -49,6 +65,10 @@ class Forecast(BaseModel):
     (reserved_launch_s per launch on a core of its own; the instances share the others)."""
     work_s: float
     cores: float
+    cold_memory: ColdMemory | None = None
+    """What the burst would take if the host had taken back the free memory beyond what the
+    probe found it still backs; None without a probe's memory price or when the burst's fresh
+    memory fits in that pool."""
     extrapolation: list[str]
     """One sentence for each quantity outside the calibration's data; empty: interpolation."""
 
@@ -76,6 +96,20 @@ def interval_parts(calibration: Calibration) -> tuple[list[str], list[str]]:
         lacking.append("no parameter uncertainty: the calibration has no fitted parameter "
                        "with a bootstrap interval")
     return held, lacking
+
+
+def cold_memory(model: NodeModel, memory: MemoryPrice | None, count: int, interval_ms: float,
+                calibration: Calibration) -> ColdMemory | None:
+    """The cold-memory bound of a burst on the probed host (`model` carried there already)."""
+    if memory is None or memory.extra_s <= 0 or count <= memory.backed_instances:
+        return None
+    cold = model.model_copy(update={"reclaimed_memory_s": memory.extra_s,
+                                    "backed_instances": memory.backed_instances})
+    figures = model_figures(cold, count, interval_ms, calibration.settings.work_draws,
+                            calibration.settings.seed)
+    return ColdMemory(backed_instances=memory.backed_instances, extra_cpu_s=memory.extra_s,
+                      median_ready_s=figures["median_ready_s"],
+                      all_ready_s=figures["all_ready_s"])
 
 
 def forecast(calibration: Calibration, count: int, interval_ms: float,
@@ -108,6 +142,8 @@ def forecast(calibration: Calibration, count: int, interval_ms: float,
         "interval_level": LEVEL, "interval_parts": held + lacking, "host": host,
         "launcher": calibration.model.launcher,
         "work_s": used.work_s, "cores": used.cores,
+        "cold_memory": None if probe is None else cold_memory(used, probe.memory, count,
+                                                              interval_ms, calibration),
         "extrapolation": extrapolations(data_range(calibration), count, interval_ms,
                                         None if cores is None else float(cores)),
     }
