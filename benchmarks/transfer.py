@@ -6,9 +6,12 @@ each run's CPU rise (its mean CPU per boot over its first boots').
     .venv/bin/python benchmarks/transfer.py analyse runs/transfer \\
         --calibration calibration/firmware.json [--json]
 
-`measure` runs `measure probe` (5 bursts of 100 at 1 ms), then CONFIGS x 3 repeats in random
-order (counts 60-1,000, intervals 2-16 ms, none on a calibration grid), then a second probe
-(how far the host's speed moved meanwhile). Figures go to docs/calibration.md.
+`measure` runs `measure probe` (5 bursts of 100 at 1 ms and the price of fresh memory), then
+CONFIGS x 3 repeats in random order (counts 60-1,000, intervals 2-16 ms, none on a calibration
+grid), each started once the host's free page reporting has settled, then a second probe (how
+far the host's speed moved meanwhile). `analyse` prints each forecast's cold-memory bound
+(all-ready if the host had taken back the free memory beyond what the probe found backed).
+Figures go to docs/calibration.md.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from measure.calibration.host_costs import figures_of
 from measure.harness.burst import BurstResult
 from measure.harness.dataset import load_manifests
 from measure.harness.guest import BootPath
+from measure.harness.memory import settle_reporting
 from measure.harness.probe import run_probe
 from measure.harness.records import LAUNCHERS, LauncherMode, parse_launcher
 from measure.harness.sweep import SweepPoint, run_sweep
@@ -73,9 +77,14 @@ def measure(
     _probe(b, out, "probe-before")
     points = [SweepPoint(b, "kvm", n, i, 16, r, m) for n, i, r, m in _order(modes, seed)]
     t0 = time.monotonic()
+    settle_reporting()
 
     def done(p: SweepPoint, r: BurstResult | None) -> None:
         state = "done before" if r is None else f"all ready {r.manifest.all_ready_s:.2f} s"
+        if r is not None:
+            # Every burst starts on a settled node: the host has taken back what it will of
+            # the memory the last one freed (the state the probe prices, docs/model.md).
+            state += f", settled {settle_reporting():.0f} s"
         print(f"{p.count} at {p.interval_ms:g} ms, {p.launcher}, repeat {p.repeat}: {state}",
               file=sys.stderr)
 
@@ -149,6 +158,10 @@ def measured_figures(data: CalibrationData
 
 
 
+def _bound(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds:.3f}"
+
+
 @app.command()
 def analyse(
     data: Annotated[Path, typer.Argument(help="what `measure` wrote")],
@@ -190,7 +203,10 @@ def analyse(
                 row: dict[str, Any] = {"count": count, "interval_ms": interval,
                                        "runs": len(reps), "predict_cpu_s": seconds,
                                        "extrapolation": results[0].extrapolation,
-                                       "cpu_rise": [cpu_rise(cpu) for _, cpu in reps]}
+                                       "cpu_rise": [cpu_rise(cpu) for _, cpu in reps],
+                                       "cold_memory_all_ready_s": (
+                                           None if results[0].cold_memory is None
+                                           else results[0].cold_memory.all_ready_s)}
                 for name in FIGURES:
                     values = [f[name] for f, _ in reps]
                     median = float(np.median(values))
@@ -230,8 +246,8 @@ def analyse(
                   f"{s['coverage']:.0%} |")
         print()
         print("| count | interval | figure | measured median [min-max] | predicted [80 %] | "
-              "CPU rise |")
-        print("|---|---|---|---|---|---|")
+              "CPU rise | cold-memory bound |")
+        print("|---|---|---|---|---|---|---|")
         for r in value["configurations"]:
             rise = ", ".join(f"{x:.2f}" for x in r["cpu_rise"])
             for name in ("first_ready_s", "median_ready_s", "all_ready_s"):
@@ -240,7 +256,8 @@ def analyse(
                       f"{f['measured_median']:.3f} [{f['measured_min']:.3f}-"
                       f"{f['measured_max']:.3f}] | {f['predicted']:.3f} "
                       f"[{f['interval'][0]:.3f}-{f['interval'][1]:.3f}] ({f['error']:+.1%}) | "
-                      f"{rise if name == 'first_ready_s' else ''} |")
+                      f"{rise if name == 'first_ready_s' else ''} | "
+                      f"{_bound(r['cold_memory_all_ready_s']) if name == 'all_ready_s' else ''} |")
         print()
 
 
