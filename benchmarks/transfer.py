@@ -34,7 +34,6 @@ from measure.calibration.host_costs import figures_of
 from measure.harness.burst import BurstResult
 from measure.harness.dataset import load_manifests
 from measure.harness.guest import BootPath
-from measure.harness.memory import settle_reporting
 from measure.harness.probe import run_probe
 from measure.harness.records import LAUNCHERS, LauncherMode, parse_launcher
 from measure.harness.sweep import SweepPoint, run_sweep
@@ -77,18 +76,15 @@ def measure(
     _probe(b, out, "probe-before")
     points = [SweepPoint(b, "kvm", n, i, 16, r, m) for n, i, r, m in _order(modes, seed)]
     t0 = time.monotonic()
-    settle_reporting()
 
     def done(p: SweepPoint, r: BurstResult | None) -> None:
         state = "done before" if r is None else f"all ready {r.manifest.all_ready_s:.2f} s"
-        if r is not None:
-            # Every burst starts on a settled node: the host has taken back what it will of
-            # the memory the last one freed (the state the probe prices, docs/model.md).
-            state += f", settled {settle_reporting():.0f} s"
         print(f"{p.count} at {p.interval_ms:g} ms, {p.launcher}, repeat {p.repeat}: {state}",
               file=sys.stderr)
 
-    run_sweep(points, out / "bursts", settle_s=2.0, on_done=done)
+    # Every burst starts once the host has taken back what it will of the memory the last one
+    # freed (the state the probe prices, docs/findings.md).
+    run_sweep(points, out / "bursts", settle_s=2.0, on_done=done, settle_memory=True)
     print(f"bursts: {time.monotonic() - t0:.0f} s", file=sys.stderr)
     _probe(b, out, "probe-after")
 

@@ -17,6 +17,7 @@ import pytest
 
 from measure.harness.burst import BurstSpec, fixed_interval, run_burst
 from measure.harness.dataset import load_instances, load_manifests
+from measure.harness.memory import reported_kib
 from measure.harness.records import launcher_mode
 
 pytestmark = [pytest.mark.boots, pytest.mark.usefixtures("qemu_installed")]
@@ -102,6 +103,14 @@ def test_instances_run_on_the_normal_policy_while_the_harness_is_realtime(
     assert policies == [os.SCHED_OTHER, os.SCHED_OTHER]
     assert "SCHED_FIFO" in load_manifests(tmp_path)[0].harness_sched
     assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the harness restored its own policy
+    # What the host took back of the free memory is counted (a cumulative count) where this
+    # kernel counts it, and left out elsewhere.
+    manifest = load_manifests(tmp_path)[0]
+    if reported_kib() is None:
+        assert manifest.reported_kib_start is None and manifest.reported_kib_end is None
+    else:
+        assert manifest.reported_kib_start is not None and manifest.reported_kib_end is not None
+        assert manifest.reported_kib_start <= manifest.reported_kib_end <= reported_kib()
 
 
 def test_a_reserved_launcher_keeps_a_cpu_the_instances_do_not_use(

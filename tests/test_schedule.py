@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from measure.harness.burst import fixed_interval
+from measure.harness import sweep
+from measure.harness.burst import BurstSpec, fixed_interval
 from measure.harness.dataset import RunWriter
 from measure.harness.host import host_info
 from measure.harness.records import Manifest, launcher_mode
@@ -72,3 +73,26 @@ def test_only_completed_runs_count_as_done(tmp_path: Path) -> None:
     RunWriter(tmp_path, manifest("a", "complete", 10)).close()
     RunWriter(tmp_path, manifest("b", "interrupted", 20)).close()
     assert completed(tmp_path) == {SweepPoint("firmware", "kvm", 10, 5.0, 16, 0)}
+
+
+@pytest.mark.parametrize("settle_memory", [False, True])
+def test_a_sweep_can_start_each_burst_once_the_reporting_has_settled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settle_memory: bool) -> None:
+    # What the sweep does, in order (the bursts themselves are not the point here).
+    calls: list[str] = []
+
+    def settle() -> float:
+        calls.append("settle")
+        return 0.0
+
+    def burst(spec: BurstSpec, out: Path, launcher: str) -> None:
+        calls.append(f"burst {spec.count}")
+
+    monkeypatch.setattr(sweep, "settle_reporting", settle)
+    monkeypatch.setattr(sweep, "run_burst", burst)
+    points = grid(["firmware"], "kvm", [10, 20], [1.0], [16], 1, seed=1)
+    ran = sweep.run_sweep(points, tmp_path, settle_s=0.0, on_done=lambda p, r: None,
+                          settle_memory=settle_memory)
+    bursts = [f"burst {p.count}" for p in points]
+    assert ran == 2
+    assert calls == ([c for b in bursts for c in ("settle", b)] if settle_memory else bursts)

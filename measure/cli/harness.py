@@ -131,6 +131,9 @@ def sweep(
     settle_s: Annotated[float, typer.Option(help="pause between bursts")] = 2.0,
     launchers: Annotated[str, typer.Option(help="comma-separated launchers (realtime, fair, "
                                                 "reserved): an axis of the grid")] = "realtime",
+    settle_memory: Annotated[bool, typer.Option(
+        help="start each burst once the host's free page reporting has settled (what a probe "
+             "prices; up to a minute after a large burst)")] = False,
 ) -> None:
     """Run a grid of bursts in random order into one dataset; resumes where it stopped."""
     from rich.progress import Progress
@@ -156,7 +159,8 @@ def sweep(
                 m = result.manifest
                 _say(f"{m.run_id}: first {m.first_ready_s} all {m.all_ready_s}")
 
-        ran = run_sweep(points, out, settle_s=settle_s, on_done=on_done)
+        ran = run_sweep(points, out, settle_s=settle_s, on_done=on_done,
+                        settle_memory=settle_memory)
     _say(f"sweep: {ran} bursts run, {len(points) - ran} already done; dataset {out}")
 
 

@@ -24,6 +24,7 @@ from measure.harness.clock import DeadlineTimer, now
 from measure.harness.dataset import RunWriter, compact, write_failure
 from measure.harness.guest import READY, Accel, BootPath, find_qemu, qemu_argv
 from measure.harness.host import host_info, qemu_version
+from measure.harness.memory import reported_kib
 from measure.harness.process import (
     Spawned,
     cpu_and_wait_seconds,
@@ -159,6 +160,7 @@ class _Burst:
             boot=spec.boot, accel=spec.accel, count=spec.count, interval_ms=spec.interval_ms,
             memory_mb=spec.memory_mb, repeat=spec.repeat, timeout_s=spec.timeout_s,
             schedule=spec.schedule, memory_estimate_mb=memory_estimate_mb, harness_sched=sched,
+            reported_kib_start=reported_kib(),
         )
         self.writer = RunWriter(out, self.manifest)
         self.rows = [
@@ -368,6 +370,7 @@ class _Burst:
         manifest = self.manifest
         manifest.t0_monotonic = self.t0
         manifest.ended_at = _iso_now()
+        manifest.reported_kib_end = reported_kib()
         manifest.outcome = self.outcome  # type: ignore[assignment]
         counts: dict[str, int] = {}
         for r in self.rows:

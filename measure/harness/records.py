@@ -110,6 +110,11 @@ class Manifest(BaseModel):
     """The burst start on CLOCK_MONOTONIC, to line rows up with other clocks (perf -k monotonic)."""
     harness_sched: str = ""
     """Scheduling policy the harness ran under (SCHED_FIFO unless refused or turned off)."""
+    reported_kib_start: int | None = None
+    """What the host had taken back of the VM's free memory (free page reporting's count, KiB)
+    when the burst began; None where the kernel does not count it (measure/harness/memory.py)."""
+    reported_kib_end: int | None = None
+    """The same count when the burst ended: the difference is what the host took back during it."""
     ended_at: str | None = None
     outcome: Outcome = "running"
     status_counts: dict[str, int] = {}

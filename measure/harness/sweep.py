@@ -23,6 +23,7 @@ from measure.harness.burst import (
 )
 from measure.harness.dataset import load_manifests
 from measure.harness.guest import Accel, BootPath
+from measure.harness.memory import settle_reporting
 from measure.harness.records import LauncherMode, launcher_mode
 from measure.harness.summary import burst_summary
 from sim.streams import MeasureStream, measure_rng
@@ -69,15 +70,19 @@ def completed(out: Path) -> set[SweepPoint]:
 
 
 def run_sweep(points: Sequence[SweepPoint], out: Path, *, settle_s: float,
-              on_done: Callable[[SweepPoint, BurstResult | None], None]) -> int:
+              on_done: Callable[[SweepPoint, BurstResult | None], None],
+              settle_memory: bool = False) -> int:
     """Run every point not yet completed; returns how many ran. `on_done(point, None)` reports a
-    point skipped because it was already done."""
+    point skipped because it was already done. `settle_memory`: each burst starts once the
+    host's free page reporting has settled (measure/harness/memory.py)."""
     done = completed(out)
     ran = 0
     for point in points:
         if point in done:
             on_done(point, None)
             continue
+        if settle_memory:
+            settle_reporting()
         result = run_burst(point.spec(), out, launcher=point.launcher)
         ran += 1
         on_done(point, result)
