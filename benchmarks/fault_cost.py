@@ -5,6 +5,8 @@ page_reporting.page_reporting_order=11 and nested_pvm=1) memory that sat free is
 the host and faulted in again at a cost that varies.
 
     .venv/bin/python -m benchmarks.fault_cost touch --gb 8 --idle-s 0,0,0,5,0,20,0,60,0
+    .venv/bin/python -m benchmarks.fault_cost chunks --gb 20 --idle-s 0,0,30 [--settle]
+    .venv/bin/python -m benchmarks.fault_cost drain --gb 16 --seconds 40
     .venv/bin/python -m benchmarks.fault_cost cycles --out runs/fault-cost   # ~5 min, quiet host
 
 `touch` maps GB of anonymous memory, writes one byte per 4 KB page and prints the CPU per GB,
@@ -29,6 +31,7 @@ import numpy as np
 import typer
 
 from measure.harness.burst import BurstSpec, fixed_interval, run_burst
+from measure.harness.memory import fault_in, reported_kib, settle_reporting
 
 PAGE = 4096
 CYCLES = 10
@@ -92,6 +95,50 @@ def cycles(out: Annotated[Path, typer.Option(help="dataset directory for the bur
         print(json.dumps(rows[-1]))
     print(f"correlation of the bursts' CPU per boot with the touch cost: "
           f"{np.corrcoef(touch_mean, cpu_median)[0, 1]:.2f} over {len(rows)} bursts")
+
+
+@app.command()
+def chunks(gb: Annotated[float, typer.Option(help="GB to fault in, held until the end")] = 20.0,
+           chunk_gb: Annotated[float, typer.Option(help="GB per step")] = 1.0,
+           idle_s: Annotated[str, typer.Option(help="comma-separated idle times before each")]
+           = "0,0,30",
+           settle: Annotated[bool, typer.Option(help="first wait for the free page reporting "
+                                                     "to settle")] = False) -> None:
+    """CPU ms per GB of each chunk of fresh memory in fault order: where the memory the host
+    still backs ends, the price steps up (docs/findings.md, "What the host still backs")."""
+    for idle in (float(x) for x in idle_s.split(",")):
+        time.sleep(idle)
+        waited = settle_reporting() if settle else 0.0
+        areas = []
+        prices = []
+        for _ in range(round(gb / chunk_gb)):
+            area, cpu = fault_in(chunk_gb)
+            areas.append(area)
+            prices.append(cpu / chunk_gb)
+        for area in areas:
+            area.close()
+        print(f"after {idle:g} s idle (settled {waited:.0f} s): "
+              + " ".join(f"{1e3 * p:.0f}" for p in prices), flush=True)
+
+
+@app.command()
+def drain(gb: Annotated[float, typer.Option(help="GB to fault in, then free")] = 16.0,
+          seconds: Annotated[int, typer.Option(help="how long to follow the count")] = 40
+          ) -> None:
+    """Fault in and free GB, then print each second what the free page reporting has handed
+    back to the host since."""
+    start = reported_kib()
+    if start is None:
+        raise typer.BadParameter("this kernel does not count reported memory")
+    area, cpu = fault_in(gb)
+    print(f"faulted in {gb:g} GB at {cpu / gb:.2f} s CPU per GB", flush=True)
+    start = reported_kib() or 0
+    area.close()
+    t0 = time.monotonic()
+    for _ in range(seconds):
+        time.sleep(1.0)
+        print(f"{time.monotonic() - t0:5.1f} s: {((reported_kib() or 0) - start) / 2**20:6.2f} "
+              "GB handed back", flush=True)
 
 
 if __name__ == "__main__":
