@@ -106,11 +106,12 @@ def test_instances_run_on_the_normal_policy_while_the_harness_is_realtime(
     # What the host took back of the free memory is counted (a cumulative count) where this
     # kernel counts it, and left out elsewhere.
     manifest = load_manifests(tmp_path)[0]
-    if reported_kib() is None:
+    count_now = reported_kib()
+    if count_now is None:
         assert manifest.reported_kib_start is None and manifest.reported_kib_end is None
     else:
         assert manifest.reported_kib_start is not None and manifest.reported_kib_end is not None
-        assert manifest.reported_kib_start <= manifest.reported_kib_end <= reported_kib()
+        assert manifest.reported_kib_start <= manifest.reported_kib_end <= count_now
 
 
 def test_a_reserved_launcher_keeps_a_cpu_the_instances_do_not_use(

@@ -54,7 +54,8 @@ def test_predict_json_has_exactly_the_documented_keys(calibration: Path) -> None
     figures = ["first_ready_s", "p10_ready_s", "median_ready_s", "p95_ready_s", "all_ready_s"]
     assert set(data) == {*figures, *(f"{f}_interval" for f in figures), "calibration", "count",
                          "interval_ms", "interval_level", "interval_parts", "host", "work_s",
-                         "cores", "extrapolation", "launcher"}
+                         "cores", "extrapolation", "launcher", "cold_memory"}
+    assert data["cold_memory"] is None  # (no probe: no memory price)
     values = [data[f] for f in figures]
     assert values[0] > 0 and values == sorted(values)
     for f in figures:

@@ -105,9 +105,9 @@ class NodeModel(BaseModel):
 
     @model_serializer(mode="wrap")
     def _without_a_plain_launcher(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # The launcher's fields are left out while they leave the model as it was before they
-        # existed: calibration files, scenario keys (sweep unit names) and reports written
-        # since stay byte for byte the same.
+        # The launcher's, the lock's and the memory price's fields are left out while they leave
+        # the model as it was before they existed: calibration files, scenario keys (sweep unit
+        # names) and reports written since stay byte for byte the same.
         data: dict[str, Any] = handler(self)
         if self.launcher == "realtime":
             data.pop("launcher", None)
@@ -119,6 +119,10 @@ class NodeModel(BaseModel):
             data.pop("lock_s", None)
         if self.lock_at == 0.0:
             data.pop("lock_at", None)
+        if self.reclaimed_memory_s == 0.0:
+            data.pop("reclaimed_memory_s", None)
+        if self.backed_instances == 0.0:
+            data.pop("backed_instances", None)
         return data
 
     @property
