@@ -367,9 +367,10 @@ def test_the_launchers_fields_are_written_only_when_they_change_the_model() -> N
     # Calibration files, scenario keys and reports written before the launcher existed must
     # stay byte for byte the same; a fair launcher's fields are written and read back.
     # (The VM-creation lock's fields, younger still, are left out too while off:
-    # tests/test_vm_lock.py checks them.)
+    # tests/test_vm_lock.py checks them; so are the memory price's, checked below.)
     plain = NodeModel(cores=2, work_s=0.5)
-    younger = ("launcher", "launch_cpu_s", "launch_alone_s", "lock_s", "lock_at")
+    younger = ("launcher", "launch_cpu_s", "launch_alone_s", "lock_s", "lock_at",
+               "reclaimed_memory_s", "backed_instances")
     older = [name for name in NodeModel.model_fields if name not in younger]
     assert list(plain.model_dump()) == older
     assert list(plain.model_copy(update={"launcher": "realtime"}).model_dump(mode="json")) == older
@@ -379,6 +380,9 @@ def test_the_launchers_fields_are_written_only_when_they_change_the_model() -> N
                   plain.model_copy(update={"launch_cpu_s": 0.001})):
         assert NodeModel.model_validate_json(model.model_dump_json()) == model
         assert NodeModel.model_validate(model.model_dump(mode="json")) == model
+    priced = plain.model_copy(update={"reclaimed_memory_s": 0.03, "backed_instances": 550.0})
+    assert list(priced.model_dump()) == [*older, "reclaimed_memory_s", "backed_instances"]
+    assert NodeModel.model_validate_json(priced.model_dump_json()) == priced
 
 
 def test_a_lone_launch_takes_exactly_its_cpu_then_the_instance_boots() -> None:
