@@ -118,6 +118,14 @@ def test_a_damaged_probe_file_is_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and str(bad) in lines[0], done.stderr
 
 
+def test_a_negative_memory_bound_for_the_probe_is_one_line(tmp_path: Path) -> None:
+    done = measure("probe", "--out", tmp_path / "probe.json", "--memory-gb", "-1")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--memory-gb -1" in lines[0], done.stderr
+    assert not (tmp_path / "probe.json").exists() and not (tmp_path / "probe-runs").exists()
+
+
 @pytest.mark.boots
 def test_measure_probe_boots_the_probe_configuration(tmp_path: Path, accel: str,
                                                      qemu_installed: None) -> None:

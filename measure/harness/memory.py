@@ -3,12 +3,13 @@ still backs and on memory it has taken back, and how much free memory it still b
 
 On a nested VM with free page reporting (this machine kind's kernel reports free 2-8 MB blocks
 to the host, `/sys/module/page_reporting/parameters/reported_kib` counts them), a fault on a
-page the host took back costs it a fault and a zeroing of its own: 2.6-2.9 s of CPU per GB
-against 0.42-0.50 s on memory still backed, measured here 2026-12-06. Once the reporting has
-settled, the host still backs 6.5-8.5 GB of the free memory (docs/findings.md, "Where a boot's
+page the host took back costs it a fault and a zeroing of its own: 2.6-3.2 s of CPU per GB
+against 0.41-0.51 s on memory still backed, measured here 2026-12-06. Once the reporting has
+settled, the host still backs 6.5-9.5 GB of the free memory (docs/findings.md, "Where a boot's
 CPU goes"). `measure probe` reads both prices and that pool by faulting in fresh memory a chunk
-at a time until the price steps up; the node model charges the difference to the boots whose
-memory lies beyond the pool (NodeModel.reclaimed_memory_s).
+at a time until the price steps up; `measure predict --probe` charges the difference to the
+boots whose memory lies beyond the pool for its cold-memory bound (NodeModel.reclaimed_memory_s),
+not in the forecast itself: bursts of QEMUs paid less than the chunks say.
 """
 
 from __future__ import annotations
