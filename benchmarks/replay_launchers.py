@@ -85,12 +85,16 @@ def _round_probe(repeat: int) -> str:
 
 
 @app.command()
-def measure(out: Annotated[Path, typer.Option(help="directory for the probes and replays")]
+def measure(out: Annotated[Path, typer.Option(help="directory for the probes and replays")],
+            repeats: Annotated[int, typer.Option(help="rounds (replays of each schedule under "
+                                                      "each launcher)")] = REPEATS,
             ) -> None:
     """Probe before each round, replay every schedule under every launcher (interleaved),
     probe again."""
+    if not 1 <= repeats <= 20:
+        raise typer.BadParameter("--repeats: 1 to 20")
     out.mkdir(parents=True, exist_ok=True)
-    for repeat in range(REPEATS):
+    for repeat in range(repeats):
         # A probe before each round: this host's speed moves within minutes (docs/calibration.md).
         _probe(out, _round_probe(repeat))
         for k, policy in enumerate(POLICIES):
@@ -150,7 +154,8 @@ def _validations(data: Path, policy: str, k: int, calibration: Path,
         path = None if probe == "none" else data / f"probe-{probe}.json"
         return validate_dataset(data / policy, calibration, None, "model", path, launchers)
     runs = []
-    for repeat in range(REPEATS):
+    rounds = sum(1 for _ in data.glob("probe-round-*.json")) + 1
+    for repeat in range(rounds):
         path = data / f"{_round_probe(repeat)}.json"
         runs += [r for r in validate_dataset(data / policy, calibration, None, "model", path,
                                              launchers)
