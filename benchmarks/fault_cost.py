@@ -22,7 +22,6 @@ comm,dso,sym` gives QEMU's share in `clear_page_erms`.
 from __future__ import annotations
 
 import json
-import mmap
 import time
 from pathlib import Path
 from typing import Annotated
@@ -31,24 +30,17 @@ import numpy as np
 import typer
 
 from measure.harness.burst import BurstSpec, fixed_interval, run_burst
-from measure.harness.memory import fault_in, reported_kib, settle_reporting
+from measure.harness.memory import chunk_prices, fault_in, reported_kib, settle_reporting
 
-PAGE = 4096
 CYCLES = 10
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
 def touch_cost(gb: float) -> float:
     """CPU seconds per GB to fault in `gb` of fresh anonymous memory, one write per page."""
-    size = int(gb * (1 << 30))
-    area = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    pages = np.frombuffer(area, dtype=np.uint8)
-    start = time.process_time()
-    pages[::PAGE] = 1
-    cost = (time.process_time() - start) / gb
-    del pages
+    area, cpu = fault_in(gb)
     area.close()
-    return cost
+    return cpu / gb
 
 
 def page_faults() -> int:
@@ -109,14 +101,7 @@ def chunks(gb: Annotated[float, typer.Option(help="GB to fault in, held until th
     for idle in (float(x) for x in idle_s.split(",")):
         time.sleep(idle)
         waited = settle_reporting() if settle else 0.0
-        areas = []
-        prices = []
-        for _ in range(round(gb / chunk_gb)):
-            area, cpu = fault_in(chunk_gb)
-            areas.append(area)
-            prices.append(cpu / chunk_gb)
-        for area in areas:
-            area.close()
+        prices = chunk_prices(gb, chunk_gb, until_step=False)
         print(f"after {idle:g} s idle (settled {waited:.0f} s): "
               + " ".join(f"{1e3 * p:.0f}" for p in prices), flush=True)
 
@@ -127,8 +112,7 @@ def drain(gb: Annotated[float, typer.Option(help="GB to fault in, then free")] =
           ) -> None:
     """Fault in and free GB, then print each second what the free page reporting has handed
     back to the host since."""
-    start = reported_kib()
-    if start is None:
+    if reported_kib() is None:
         raise typer.BadParameter("this kernel does not count reported memory")
     area, cpu = fault_in(gb)
     print(f"faulted in {gb:g} GB at {cpu / gb:.2f} s CPU per GB", flush=True)

@@ -100,18 +100,19 @@ def fault_in(gb: float) -> tuple[mmap.mmap, float]:
     return area, cpu
 
 
-def chunk_prices(max_gb: float) -> list[float]:
-    """CPU seconds per GB of each CHUNK_GB of fresh memory faulted in, one after the other and
-    all held until the end, until RECLAIMED_CHUNKS chunks cost STEP times the first ones or
-    `max_gb` is reached; everything is freed before this returns."""
+def chunk_prices(max_gb: float, chunk_gb: float = CHUNK_GB, *,
+                 until_step: bool = True) -> list[float]:
+    """CPU seconds per GB of each `chunk_gb` of fresh memory faulted in, one after the other
+    and all held until the end, until `max_gb` is reached or (`until_step`) RECLAIMED_CHUNKS
+    chunks cost STEP times the first ones; everything is freed before this returns."""
     areas: list[mmap.mmap] = []
     prices: list[float] = []
     try:
-        while len(prices) * CHUNK_GB < max_gb - 1e-9:
-            area, cpu = fault_in(CHUNK_GB)
+        while len(prices) * chunk_gb < max_gb - 1e-9:
+            area, cpu = fault_in(chunk_gb)
             areas.append(area)
-            prices.append(cpu / CHUNK_GB)
-            if len(prices) > 4:
+            prices.append(cpu / chunk_gb)
+            if until_step and len(prices) > 4:
                 first = float(np.median(prices[:4]))
                 if sum(p >= STEP * first for p in prices) >= RECLAIMED_CHUNKS:
                     break
