@@ -5,12 +5,15 @@ each run's CPU rise (its mean CPU per boot over its first boots').
     .venv/bin/python benchmarks/transfer.py measure --out runs/transfer        # ~6 min, quiet host
     .venv/bin/python benchmarks/transfer.py analyse runs/transfer \\
         --calibration calibration/firmware.json [--json]
+    .venv/bin/python benchmarks/transfer.py drift      # the committed runs' host drift
 
 `measure` runs `measure probe` (5 bursts of 100 at 1 ms and the price of fresh memory), then
 CONFIGS x 3 repeats in random order (counts 60-1,000, intervals 2-16 ms, none on a calibration
 grid), each started once the host's free page reporting has settled, then a second probe (how
 far the host's speed moved meanwhile). `analyse` prints each forecast's cold-memory bound
-(all-ready if the host had taken back the free memory beyond what the probe found backed).
+(all-ready if the host had taken back the free memory beyond what the probe found backed);
+the intervals with the probe hold the host's drift since it, estimated from the other datasets
+beside the one analysed (`drift`: every dataset's drift from its probe to its bursts).
 Figures go to docs/calibration.md.
 """
 
@@ -41,11 +44,20 @@ from sim.errors import UserError
 from sim.model.calibration import calibration_with_launcher, load_calibration
 from sim.model.forecast import forecast
 from sim.model.intervals import FIGURES
-from sim.model.probe import early_boot_cpu, load_probe, own_speed
+from sim.model.probe import (
+    HOST_DRIFT_RUNS,
+    HOST_DRIFT_SIGMA,
+    drift_sigma,
+    early_boot_cpu,
+    load_probe,
+    own_speed,
+    run_drift,
+)
 from sim.model.units import milliseconds
 from sim.streams import MeasureStream, measure_rng
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "transfer"
 CONFIGS: tuple[tuple[int, float], ...] = (
     (60, 3.0), (150, 16.0), (250, 9.0), (550, 2.0), (850, 11.0), (1000, 6.0))
 """(count, interval ms): off the grids of calibration/data/host-firmware (counts 50-300 x
@@ -154,6 +166,55 @@ def measured_figures(data: CalibrationData
 
 
 
+def run_drifts(results: Path, exclude: Path | None = None) -> dict[str, float]:
+    """The drift (run_drift) of every transfer dataset under `results` with a probe before its
+    bursts, but `exclude`."""
+    drifts = {}
+    for data in sorted(p.parent for p in results.glob("*/probe-before.json")):
+        if exclude is not None and data.resolve() == exclude.resolve():
+            continue
+        bursts = load_calibration_data([data / "bursts"])
+        cpu = [c for _, _, c in measured_figures(bursts)]
+        if cpu:
+            drifts[data.name] = run_drift(load_probe(data / "probe-before.json").speed, cpu)
+    return drifts
+
+
+@app.command()
+def drift(
+    results: Annotated[Path, typer.Argument(help="directory of transfer datasets")] = RESULTS,
+) -> None:
+    """How far the host's CPU per boot moved from each dataset's probe to its bursts, and the
+    root mean square over datasets (sim.model.probe.HOST_DRIFT_SIGMA), with each dataset's
+    held-out estimate (from the others: what `analyse` uses)."""
+    drifts = run_drifts(results)
+    if not drifts:
+        raise typer.BadParameter(f"{results}: no dataset with a probe-before.json")
+    print("| dataset | drift (log) | bursts / probe | RMS of the others |")
+    print("|---|---|---|---|")
+    for name, d in drifts.items():
+        others = drift_sigma([v for k, v in drifts.items() if k != name])
+        print(f"| {name} | {d:+.3f} | {np.exp(d):.2f} | {others:.3f} |")
+    sigma = drift_sigma(list(drifts.values()))
+    print(f"\nRMS over {len(drifts)} datasets: {sigma:.3f} (in code: {HOST_DRIFT_SIGMA:.3f} "
+          f"from {HOST_DRIFT_RUNS})")
+
+
+def _held_out_drift(value: str, data: Path) -> float:
+    """--drift-sigma: a number, or `held-out` (the RMS drift of the other datasets beside
+    `data`, so no dataset's own drift widens its intervals)."""
+    if value == "held-out":
+        others = run_drifts(data.resolve().parent, exclude=data)
+        return drift_sigma(list(others.values())) if others else 0.0
+    try:
+        sigma = float(value)
+    except ValueError:
+        raise typer.BadParameter("--drift-sigma: a number >= 0 or held-out") from None
+    if not sigma >= 0:
+        raise typer.BadParameter("--drift-sigma: a number >= 0 or held-out")
+    return sigma
+
+
 def _bound(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds:.3f}"
 
@@ -167,17 +228,22 @@ def analyse(
                                                            "(the probe run after the bursts) | "
                                                            "own (each run's own speed)")
                           ] = "before",
+    drift_sigma_option: Annotated[str, typer.Option(
+        "--drift-sigma", help="the host drift the intervals hold with a probe: held-out (from "
+                              "the other datasets beside DATA), or a log-scale sd (0: none)")
+                                  ] = "held-out",
 ) -> None:
     """Errors and coverage of each calibration's forecasts, with and without a probe (by default
     the one taken before the bursts). `--probe own` forecasts each run with the probe taken
     before, its CPU per boot replaced by that run's own first boots': a probe taken at the
     burst's moment, which no user has; what it leaves is the model's error, not the drift of
-    the host between the probe and the burst."""
+    the host between the probe and the burst (so its intervals hold no drift)."""
     if probe_name not in ("before", "after", "own"):
         raise typer.BadParameter("--probe: before, after or own")
     probe = load_probe(data / f"probe-{'before' if probe_name == 'own' else probe_name}.json")
+    sigma = _held_out_drift(drift_sigma_option, data) if probe_name != "own" else 0.0
     report: dict[str, Any] = {"data": str(data), "probe": probe_name,
-                              "probe_speed": probe.speed.model_dump()}
+                              "probe_speed": probe.speed.model_dump(), "drift_sigma": sigma}
     bursts = _with_launchers_by_order(load_calibration_data([data / "bursts"]), data / "bursts")
     calibrations = {path: load_calibration(path) for path in calibration}
     for path, launcher in itertools.product(calibration, LAUNCHERS):
@@ -193,7 +259,9 @@ def analyse(
                 t0 = time.process_time()
                 reps = [(f, cpu) for key, f, cpu in measured if key == (count, interval)]
                 own = probe_name == "own" and probed is not None
-                results = [forecast(cal, count, interval, own_speed(probe, cpu) if own else probed)
+                results = [forecast(cal, count, interval,
+                                    own_speed(probe, cpu) if own else probed,
+                                    drift_sigma=sigma)
                            for _, cpu in (reps if own else reps[:1])]
                 seconds = (time.process_time() - t0) / len(results)
                 row: dict[str, Any] = {"count": count, "interval_ms": interval,
@@ -231,6 +299,7 @@ def analyse(
     if json_out:
         print(json.dumps(report, indent=1))
         return
+    print(f"Intervals with the probe hold a host drift of {sigma:.3f} (log-scale sd).\n")
     for key, value in report.items():
         if not isinstance(value, dict) or "summary" not in value:
             continue

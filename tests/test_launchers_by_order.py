@@ -31,8 +31,10 @@ def test_transfer_runs_without_manifests_get_their_launchers_back(tmp_path: Path
     bare = tmp_path / "run"
     shutil.copytree(kept, bare, ignore=shutil.ignore_patterns("runs"))
     assert not (bare / "bursts" / "runs").exists()
-    with_manifests, _ = _analyse("benchmarks/transfer.py", "analyse", kept)
-    by_order, note = _analyse("benchmarks/transfer.py", "analyse", bare)
+    # (the same host drift for both: held out, it would come from the datasets beside each)
+    with_manifests, _ = _analyse("benchmarks/transfer.py", "analyse", kept,
+                                 "--drift-sigma", "0.1")
+    by_order, note = _analyse("benchmarks/transfer.py", "analyse", bare, "--drift-sigma", "0.1")
     assert "read off `measure`'s order (seed 5)" in note
     assert any("fair launcher" in key for key in by_order)
     assert _without_timings(by_order) == _without_timings(with_manifests)

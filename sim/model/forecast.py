@@ -5,6 +5,8 @@ sentences that say where the forecast leaves the calibration's data.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping
 from functools import partial
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -14,7 +16,16 @@ from sim.model.calibration import Calibration
 from sim.model.intervals import FIGURES, LEVEL, RunNoise, predict_with_intervals
 from sim.model.node_model import NodeModel
 from sim.model.predict import predict
-from sim.model.probe import MemoryPrice, ProbeFile, check_probe, transfer
+from sim.model.probe import (
+    HOST_DRIFT_RUNS,
+    HOST_DRIFT_SIGMA,
+    HostSpeed,
+    MemoryPrice,
+    ProbeFile,
+    check_probe,
+    drifted,
+    transfer,
+)
 from sim.model.ranges import data_range, extrapolations
 
 Interval = tuple[float, float]
@@ -57,7 +68,8 @@ class Forecast(BaseModel):
     all_ready_s_interval: Interval
     interval_level: float
     interval_parts: list[str]
-    """What the intervals hold: run-to-run variability, parameter uncertainty."""
+    """What the intervals hold: run-to-run variability, parameter uncertainty, and with a probe
+    the host's drift since it."""
     host: str
     """The calibration's host, or the probed host the model was carried to."""
     launcher: str
@@ -112,11 +124,30 @@ def cold_memory(model: NodeModel, memory: MemoryPrice | None, count: int, interv
                       all_ready_s=figures["all_ready_s"])
 
 
+def drift_part(model: NodeModel, reference: HostSpeed, probed: HostSpeed, sigma: float,
+               figures: Callable[[NodeModel], Mapping[str, float]]) -> dict[str, float]:
+    """Each figure's log-scale standard deviation from the host's drift since the probe: the
+    probed CPU per boot moved sigma up and down (log scale), half the log ratio of the figure
+    between the two (a dense burst's all-ready follows the CPU per boot, a sparse burst's
+    first-ready hardly does)."""
+    if sigma <= 0:
+        return {}
+    up = figures(transfer(model, reference, drifted(probed, sigma)))
+    down = figures(transfer(model, reference, drifted(probed, -sigma)))
+    return {name: abs(math.log(up[name] / down[name])) / 2.0 for name in FIGURES}
+
+
 def forecast(calibration: Calibration, count: int, interval_ms: float,
-             probe: ProbeFile | None = None, probe_name: str = "probe") -> Forecast:
-    """The forecast of one burst, carried to the probed host when a probe is given."""
+             probe: ProbeFile | None = None, probe_name: str = "probe",
+             drift_sigma: float = HOST_DRIFT_SIGMA) -> Forecast:
+    """The forecast of one burst, carried to the probed host when a probe is given; its
+    intervals then hold the host's drift since the probe (`drift_sigma`, log scale)."""
     adapt = None
+    extra: dict[str, float] = {}
+    drift_note: list[str] = []
     host = calibration.provenance.host.description
+    figures = partial(model_figures, count=count, interval_ms=interval_ms,
+                      draws=calibration.settings.work_draws, seed=calibration.settings.seed)
     if probe is not None:
         reference = check_probe(probe, calibration.host_reference, calibration.provenance.boot,
                                 probe_name)
@@ -126,12 +157,15 @@ def forecast(calibration: Calibration, count: int, interval_ms: float,
         except UserError as exc:
             raise UserError(f"{probe_name}: {exc}") from None
         host = f"{probe.host.get('description', 'probed host')} (probe {probe.created_at})"
+        extra = drift_part(calibration.model, reference, probe.speed, drift_sigma, figures)
+        if drift_sigma > 0:
+            drift_note = [f"the host's drift since the probe (CPU per boot, log-scale sd "
+                          f"{drift_sigma:.2f}" + (f", from {HOST_DRIFT_RUNS} transfer runs)"
+                                                  if drift_sigma == HOST_DRIFT_SIGMA else ")")]
     noise = calibration.run_noise or RunNoise(sigma={}, runs=0, configurations=0)
-    figures = partial(model_figures, count=count, interval_ms=interval_ms,
-                      draws=calibration.settings.work_draws, seed=calibration.settings.seed)
     central, bands = predict_with_intervals(
         calibration.model, calibration.parameters, calibration.settings.interval_level,
-        calibration.settings.seed, figures, noise, adapt)
+        calibration.settings.seed, figures, noise, adapt, extra=extra)
     held, lacking = interval_parts(calibration)
     used = calibration.model if adapt is None else adapt(calibration.model)
     cores = probe.host.get("cores") if probe is not None else None
@@ -139,7 +173,7 @@ def forecast(calibration: Calibration, count: int, interval_ms: float,
         "calibration": calibration.name, "count": count, "interval_ms": interval_ms,
         **{name: central[name] for name in FIGURES},
         **{f"{name}_interval": bands[name] for name in FIGURES},
-        "interval_level": LEVEL, "interval_parts": held + lacking, "host": host,
+        "interval_level": LEVEL, "interval_parts": held + drift_note + lacking, "host": host,
         "launcher": calibration.model.launcher,
         "work_s": used.work_s, "cores": used.cores,
         "cold_memory": None if probe is None else cold_memory(used, probe.memory, count,

@@ -4,7 +4,9 @@ the fitted parameters (their bootstrap intervals).
 
 Both are treated on a log scale (a host runs a few per cent faster or slower as a whole):
 log(run / central) ~ Normal(0, sigma_run^2 + sigma_param^2), so the 80 % interval is
-central * exp(+-1.2816 sigma). Coverage is measured (benchmarks/transfer.py), not assumed.
+central * exp(+-1.2816 sigma). A forecast carried to a probe adds a third part, the host's
+drift since the probe (sim.model.forecast). Coverage is measured (benchmarks/transfer.py), not
+assumed.
 """
 
 from __future__ import annotations
@@ -107,13 +109,16 @@ def parameter_draws(model: NodeModel, parameters: Mapping[str, Estimate],
 
 
 def intervals(central: Mapping[str, float], sampled: Sequence[Mapping[str, float]],
-              noise: RunNoise, level: float = LEVEL) -> dict[str, tuple[float, float]]:
-    """The interval of each figure around its central value."""
+              noise: RunNoise, level: float = LEVEL,
+              extra: Mapping[str, float] | None = None) -> dict[str, tuple[float, float]]:
+    """The interval of each figure around its central value; `extra`: a further independent
+    part of each figure's log-scale standard deviation (the host's drift since a probe)."""
     z = float(ndtri(0.5 + level / 2.0))
     out = {}
     for name in FIGURES:
         logs = np.log([s[name] for s in sampled]) if sampled else np.zeros(1)
-        sigma = math.sqrt(float(np.var(logs)) + noise_of(noise, name) ** 2)
+        more = 0.0 if extra is None else extra.get(name, 0.0)
+        sigma = math.sqrt(float(np.var(logs)) + noise_of(noise, name) ** 2 + more ** 2)
         out[name] = (central[name] * math.exp(-z * sigma), central[name] * math.exp(z * sigma))
     return out
 
@@ -123,14 +128,15 @@ def predict_with_intervals(
     figures: Callable[[NodeModel], Mapping[str, float]], noise: RunNoise,
     adapt: Callable[[NodeModel], NodeModel] | None = None,
     draws: int = PARAMETER_DRAWS, level: float = LEVEL,
+    extra: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
     """Central figures (the model, adapted to the host) and their intervals: `figures` of each
-    parameter draw give the parameter part, `noise` the run-to-run part."""
+    parameter draw give the parameter part, `noise` the run-to-run part, `extra` any other."""
     def host(m: NodeModel) -> NodeModel:
         return m if adapt is None else adapt(m)
 
     central = dict(figures(host(model)))
     sampled = [figures(host(m))
                for m in parameter_draws(model, parameters, interval_level, draws, seed)]
-    return central, intervals(central, sampled, noise, level)
+    return central, intervals(central, sampled, noise, level, extra)
 

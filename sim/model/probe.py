@@ -26,6 +26,14 @@ PROBE_INTERVAL_MS = 1.0
 EARLY_INSTANCES = 20
 """The boots whose CPU time measures the host's speed: the first of each burst, launched with
 few instances already on the node (the growth of a boot's work with residents stays < 2 %)."""
+HOST_DRIFT_SIGMA = 0.121
+"""How far a host's speed moves between a probe and the bursts of the next quarter hour: the
+root mean square over transfer runs of a run's drift (run_drift: log of its bursts' CPU per
+boot over the probe's before them), estimated by `benchmarks/transfer.py drift` from the runs
+under benchmarks/results/transfer/ (tests/test_probe_drift.py recomputes it). A forecast carried
+to a probe holds it in its intervals (sim.model.forecast)."""
+HOST_DRIFT_RUNS = 10
+"""The transfer runs HOST_DRIFT_SIGMA comes from."""
 
 
 class HostSpeed(BaseModel):
@@ -135,6 +143,27 @@ def own_speed(probe: ProbeFile, cpu_s: Sequence[float] | np.ndarray) -> ProbeFil
     boot = float(np.median(early_boot_cpu(cpu_s)))
     return probe.model_copy(update={"speed": probe.speed.model_copy(
         update={"boot_cpu_s": boot})})
+
+
+def run_drift(probe: HostSpeed, runs_cpu_s: Sequence[Sequence[float] | np.ndarray]) -> float:
+    """How far the host moved from a probe to the runs after it: the median over runs of
+    log(the run's CPU per boot, read as the probe reads its own / the probe's)."""
+    if not runs_cpu_s:
+        raise ValueError("no run after the probe")
+    own = [float(np.median(early_boot_cpu(cpu))) for cpu in runs_cpu_s]
+    return float(np.median(np.log(np.asarray(own) / probe.boot_cpu_s)))
+
+
+def drift_sigma(drifts: Sequence[float]) -> float:
+    """The root mean square of runs' drifts (a shift of every run in one direction counts)."""
+    if not drifts:
+        raise ValueError("no drift")
+    return float(np.sqrt(np.mean(np.square(drifts))))
+
+
+def drifted(probed: HostSpeed, log_factor: float) -> HostSpeed:
+    """The probed speed with its CPU per boot moved by exp(log_factor)."""
+    return probed.model_copy(update={"boot_cpu_s": probed.boot_cpu_s * float(np.exp(log_factor))})
 
 
 def transfer(model: NodeModel, reference: HostSpeed, probed: HostSpeed) -> NodeModel:
