@@ -166,6 +166,9 @@ def test_the_probe_of_the_node_group_carries_the_forecast_to_its_host(tmp_path: 
         # 1.5 times the CPU per boot on the same cores: 60 instances take longer there.
         here = forecast(calibration, burst.count, burst.interval_ms)
         assert burst.predicted.central["all_ready_s"] > 1.3 * here.all_ready_s
+    # The report names what the intervals hold as the forecast does: with the drift part.
+    assert made.interval_parts == carried.interval_parts
+    assert any("drift since the probe" in part for part in made.interval_parts)
 
 
 def test_an_inline_model_gets_the_central_prediction_and_no_interval(tmp_path: Path) -> None:

@@ -124,6 +124,16 @@ def cold_memory(model: NodeModel, memory: MemoryPrice | None, count: int, interv
                       all_ready_s=figures["all_ready_s"])
 
 
+def probe_parts(drift_sigma: float = HOST_DRIFT_SIGMA) -> list[str]:
+    """What a probe adds to the parts of an interval (interval_parts): the host's drift."""
+    if drift_sigma <= 0:
+        return []
+    source = (f", from {HOST_DRIFT_RUNS} transfer runs" if drift_sigma == HOST_DRIFT_SIGMA
+              else "")
+    return [f"the host's drift since the probe (CPU per boot, log-scale sd {drift_sigma:.2f}"
+            f"{source})"]
+
+
 def drift_part(model: NodeModel, reference: HostSpeed, probed: HostSpeed, sigma: float,
                figures: Callable[[NodeModel], Mapping[str, float]]) -> dict[str, float]:
     """Each figure's log-scale standard deviation from the host's drift since the probe: the
@@ -158,10 +168,7 @@ def forecast(calibration: Calibration, count: int, interval_ms: float,
             raise UserError(f"{probe_name}: {exc}") from None
         host = f"{probe.host.get('description', 'probed host')} (probe {probe.created_at})"
         extra = drift_part(calibration.model, reference, probe.speed, drift_sigma, figures)
-        if drift_sigma > 0:
-            drift_note = [f"the host's drift since the probe (CPU per boot, log-scale sd "
-                          f"{drift_sigma:.2f}" + (f", from {HOST_DRIFT_RUNS} transfer runs)"
-                                                  if drift_sigma == HOST_DRIFT_SIGMA else ")")]
+        drift_note = probe_parts(drift_sigma)
     noise = calibration.run_noise or RunNoise(sigma={}, runs=0, configurations=0)
     central, bands = predict_with_intervals(
         calibration.model, calibration.parameters, calibration.settings.interval_level,

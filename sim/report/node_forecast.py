@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.model.forecast import forecast, interval_parts
+from sim.model.forecast import forecast, interval_parts, probe_parts
 from sim.model.intervals import FIGURES, LEVEL
 from sim.model.predict import predict
 from sim.model.units import milliseconds
@@ -174,6 +174,8 @@ def interval_notes(group: NodeGroupSpec) -> tuple[list[str], list[str]]:
     if calibration is None:
         return [], [INLINE]
     held, lacking = interval_parts(calibration)
+    if group.loaded_probe is not None:
+        held += probe_parts()
     return (held, []) if not lacking else ([], lacking)
 
 
