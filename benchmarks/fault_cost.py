@@ -31,6 +31,7 @@ import typer
 
 from measure.harness.burst import BurstSpec, fixed_interval, run_burst
 from measure.harness.memory import chunk_prices, fault_in, reported_kib, settle_reporting
+from sim.entry import run_app
 
 CYCLES = 10
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -126,4 +127,4 @@ def drain(gb: Annotated[float, typer.Option(help="GB to fault in, then free")] =
 
 
 if __name__ == "__main__":
-    app()
+    run_app(app)

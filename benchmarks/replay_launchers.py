@@ -32,6 +32,7 @@ from measure.harness.dataset import load_instances, load_manifests
 from measure.harness.probe import run_probe
 from measure.harness.records import LAUNCHERS
 from measure.harness.replay import replay_spec
+from sim.entry import run_app
 from sim.errors import UserError
 from sim.model.node_model import LauncherMode
 from sim.model.schedule import load_schedule
@@ -164,4 +165,4 @@ def _validations(data: Path, policy: str, k: int, calibration: Path,
 
 
 if __name__ == "__main__":
-    app()
+    run_app(app)

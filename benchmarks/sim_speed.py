@@ -31,6 +31,7 @@ from sim.engine.cluster import Cluster
 from sim.engine.records import ParquetSink
 from sim.engine.request import Request
 from sim.engine.simulate import simulate
+from sim.entry import run_app
 from sim.model.node_model import NodeModel
 from sim.policies.immediate import ImmediatePolicy
 from sim.policies.protocol import PlatformView
@@ -296,4 +297,4 @@ def main(
 
 
 if __name__ == "__main__":
-    app()
+    run_app(app)

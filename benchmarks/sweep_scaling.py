@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
+from sim.entry import run_app
 from sim.scenario import load_scenario
 from sim.sweep.executors import ExecutorKind, ExecutorSpec, open_executor
 from sim.sweep.plan import SweepPlan, distinct, plan_sweep
@@ -136,4 +137,4 @@ def main(
 
 
 if __name__ == "__main__":
-    app()
+    run_app(app)

@@ -40,6 +40,7 @@ from measure.harness.guest import BootPath
 from measure.harness.probe import run_probe
 from measure.harness.records import LAUNCHERS, LauncherMode, parse_launcher
 from measure.harness.sweep import SweepPoint, run_sweep
+from sim.entry import run_app
 from sim.errors import UserError
 from sim.model.calibration import calibration_with_launcher, load_calibration
 from sim.model.forecast import forecast
@@ -327,4 +328,4 @@ def analyse(
 
 
 if __name__ == "__main__":
-    app()
+    run_app(app)

@@ -63,3 +63,15 @@ def test_transfer_reports_the_cpu_rise_of_bursts_that_ran_into_cold_memory() -> 
     rise = {(r["count"], r["interval_ms"]): r["cpu_rise"] for r in rows}
     assert len(rise[(1000, 6.0)]) == 3 and max(rise[(1000, 6.0)]) > 1.4
     assert all(0.9 < x < 1.1 for x in rise[(150, 16.0)])
+
+
+def test_a_damaged_file_given_to_a_benchmark_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    damaged = tmp_path / "cut.json"
+    damaged.write_text(FIRMWARE.read_text()[:500])
+    done = subprocess.run([sys.executable, "benchmarks/transfer.py", "analyse",
+                           ROOT / "benchmarks" / "results" / "transfer" / "2026-12-06e",
+                           "--calibration", str(damaged)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {damaged}") and done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr and done.stdout == ""
