@@ -164,10 +164,10 @@ def forecast(calibration: Calibration, count: int, interval_ms: float,
         adapt = partial(transfer, reference=reference, probed=probe.speed)
         try:
             adapt(calibration.model)
+            extra = drift_part(calibration.model, reference, probe.speed, drift_sigma, figures)
         except UserError as exc:
             raise UserError(f"{probe_name}: {exc}") from None
         host = f"{probe.host.get('description', 'probed host')} (probe {probe.created_at})"
-        extra = drift_part(calibration.model, reference, probe.speed, drift_sigma, figures)
         drift_note = probe_parts(drift_sigma)
     noise = calibration.run_noise or RunNoise(sigma={}, runs=0, configurations=0)
     central, bands = predict_with_intervals(

@@ -26,13 +26,13 @@ PROBE_INTERVAL_MS = 1.0
 EARLY_INSTANCES = 20
 """The boots whose CPU time measures the host's speed: the first of each burst, launched with
 few instances already on the node (the growth of a boot's work with residents stays < 2 %)."""
-HOST_DRIFT_SIGMA = 0.121
+HOST_DRIFT_SIGMA = 0.125
 """How far a host's speed moves between a probe and the bursts of the next quarter hour: the
 root mean square over transfer runs of a run's drift (run_drift: log of its bursts' CPU per
 boot over the probe's before them), estimated by `benchmarks/transfer.py drift` from the runs
 under benchmarks/results/transfer/ (tests/test_probe_drift.py recomputes it). A forecast carried
 to a probe holds it in its intervals (sim.model.forecast)."""
-HOST_DRIFT_RUNS = 10
+HOST_DRIFT_RUNS = 12
 """The transfer runs HOST_DRIFT_SIGMA comes from."""
 
 
