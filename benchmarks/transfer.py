@@ -48,6 +48,8 @@ from sim.model.intervals import FIGURES
 from sim.model.probe import (
     HOST_DRIFT_RUNS,
     HOST_DRIFT_SIGMA,
+    HOST_SPREAD_SIGMA,
+    HostSpeed,
     drift_sigma,
     early_boot_cpu,
     load_probe,
@@ -59,6 +61,7 @@ from sim.streams import MeasureStream, measure_rng
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "transfer"
+FIRMWARE = ROOT / "calibration" / "firmware.json"
 CONFIGS: tuple[tuple[int, float], ...] = (
     (60, 3.0), (150, 16.0), (250, 9.0), (550, 2.0), (850, 11.0), (1000, 6.0))
 """(count, interval ms): off the grids of calibration/data/host-firmware (counts 50-300 x
@@ -167,9 +170,11 @@ def measured_figures(data: CalibrationData
 
 
 
-def run_drifts(results: Path, exclude: Path | None = None) -> dict[str, float]:
+def run_drifts(results: Path, exclude: Path | None = None,
+               reference: HostSpeed | None = None) -> dict[str, float]:
     """The drift (run_drift) of every transfer dataset under `results` with a probe before its
-    bursts, but `exclude`."""
+    bursts, but `exclude`: from that probe, or from a calibration's `reference` (how far the
+    bursts' host lay from the calibration's)."""
     drifts = {}
     for data in sorted(p.parent for p in results.glob("*/probe-before.json")):
         if exclude is not None and data.resolve() == exclude.resolve():
@@ -177,7 +182,8 @@ def run_drifts(results: Path, exclude: Path | None = None) -> dict[str, float]:
         bursts = load_calibration_data([data / "bursts"])
         cpu = [c for _, _, c in measured_figures(bursts)]
         if cpu:
-            drifts[data.name] = run_drift(load_probe(data / "probe-before.json").speed, cpu)
+            against = reference or load_probe(data / "probe-before.json").speed
+            drifts[data.name] = run_drift(against, cpu)
     return drifts
 
 
@@ -191,14 +197,29 @@ def drift(
     drifts = run_drifts(results)
     if not drifts:
         raise typer.BadParameter(f"{results}: no dataset with a probe-before.json")
-    print("| dataset | drift (log) | bursts / probe | RMS of the others |")
-    print("|---|---|---|---|")
+    reference = load_calibration(FIRMWARE).host_reference
+    assert reference is not None
+    spreads = run_drifts(results, reference=reference)
+    print("| dataset | drift (log) | bursts / probe | RMS of the others | bursts / calibration |")
+    print("|---|---|---|---|---|")
     for name, d in drifts.items():
         others = drift_sigma([v for k, v in drifts.items() if k != name])
-        print(f"| {name} | {d:+.3f} | {np.exp(d):.2f} | {others:.3f} |")
+        print(f"| {name} | {d:+.3f} | {np.exp(d):.2f} | {others:.3f} | "
+              f"{np.exp(spreads[name]):.2f} |")
     sigma = drift_sigma(list(drifts.values()))
-    print(f"\nRMS over {len(drifts)} datasets: {sigma:.3f} (in code: {HOST_DRIFT_SIGMA:.3f} "
-          f"from {HOST_DRIFT_RUNS})")
+    spread = drift_sigma(list(spreads.values()))
+    print(f"\nRMS over {len(drifts)} datasets: drift {sigma:.3f} (in code: "
+          f"{HOST_DRIFT_SIGMA:.3f} from {HOST_DRIFT_RUNS}), spread from {FIRMWARE.name} "
+          f"{spread:.3f} (in code: {HOST_SPREAD_SIGMA:.3f})")
+
+
+def _held_out_spread(reference: HostSpeed | None, data: Path, held_out: bool) -> float:
+    """How far the bursts' hosts lay from a calibration's: held out, from the other datasets
+    beside `data`; else HOST_SPREAD_SIGMA."""
+    if not held_out or reference is None:
+        return HOST_SPREAD_SIGMA
+    others = run_drifts(data.resolve().parent, exclude=data, reference=reference)
+    return drift_sigma(list(others.values())) if others else HOST_SPREAD_SIGMA
 
 
 def _held_out_drift(value: str, data: Path) -> float:
@@ -253,6 +274,7 @@ def analyse(
         cal = calibrations[path]
         if not measured or (launcher != "realtime" and not cal.model.launch_cpu_s > 0):
             continue
+        spread = _held_out_spread(cal.host_reference, data, drift_sigma_option == "held-out")
         cal = calibration_with_launcher(cal, launcher, str(path))
         for mode, probed in (("without probe", None), ("with probe", probe)):
             rows = []
@@ -262,7 +284,7 @@ def analyse(
                 own = probe_name == "own" and probed is not None
                 results = [forecast(cal, count, interval,
                                     own_speed(probe, cpu) if own else probed,
-                                    drift_sigma=sigma)
+                                    drift_sigma=sigma, spread_sigma=spread)
                            for _, cpu in (reps if own else reps[:1])]
                 seconds = (time.process_time() - t0) / len(results)
                 row: dict[str, Any] = {"count": count, "interval_ms": interval,

@@ -149,7 +149,7 @@ def probe_file(tmp_path: Path, slower: float) -> Path:
 
 
 def test_the_probe_of_the_node_group_carries_the_forecast_to_its_host(tmp_path: Path) -> None:
-    probe = probe_file(tmp_path, slower=1.5)
+    probe = probe_file(tmp_path, slower=2.0)
     made = run(scenario_file(tmp_path, f"calibration: {FIRMWARE}\n      probe: {probe}",
                              counts=(60,)))
     assert made is not None and made.bursts
@@ -163,7 +163,8 @@ def test_the_probe_of_the_node_group_carries_the_forecast_to_its_host(tmp_path: 
             "requests": 2, **{n: getattr(carried, n) for n in FIGURES},
             **{f"{n}_interval": list(getattr(carried, f"{n}_interval")) for n in FIGURES},
             "extrapolation": carried.extrapolation}
-        # 1.5 times the CPU per boot on the same cores: 60 instances take longer there.
+        # Twice the CPU per boot on the same cores (1.43 times once the probe is weighed
+        # against the calibration, sim.model.probe.weighed): 60 instances take longer there.
         here = forecast(calibration, burst.count, burst.interval_ms)
         assert burst.predicted.central["all_ready_s"] > 1.3 * here.all_ready_s
     # The report names what the intervals hold as the forecast does: with the drift part.

@@ -9,7 +9,7 @@ import pytest
 from tiny_scenario import sim
 
 from sim.files import ScenarioError
-from sim.model.probe import HostSpeed, ProbeFile
+from sim.model.probe import HOST_DRIFT_SIGMA, HOST_SPREAD_SIGMA, HostSpeed, ProbeFile
 from sim.model.ranges import DataRange, extrapolations
 from sim.scenario import load_scenario
 
@@ -92,7 +92,10 @@ def test_a_scenario_probe_carries_the_node_group_to_the_probed_host(tmp_path: Pa
     plain = load_scenario(_scenario(tmp_path, 100)).scenario.cluster.nodes[0].node_model
     probed = load_scenario(_scenario(tmp_path, 100, "probe: probe.json")).scenario
     carried = probed.cluster.nodes[0].node_model
-    assert carried.work_s == plain.work_s * 0.5 and carried.cores == plain.cores
+    # Half the CPU per boot, weighed against the calibration's (sim.model.probe.weighed).
+    weight = HOST_SPREAD_SIGMA ** 2 / (HOST_SPREAD_SIGMA ** 2 + HOST_DRIFT_SIGMA ** 2)
+    assert carried.work_s == pytest.approx(plain.work_s * 0.5 ** weight)
+    assert carried.cores == plain.cores
     (tmp_path / "probe.json").write_text("{}")
     with pytest.raises(ScenarioError) as err:
         load_scenario(_scenario(tmp_path, 100, "probe: probe.json"))

@@ -16,7 +16,7 @@ from sim.errors import UserError
 from sim.files import FileError, load_yaml_model
 from sim.model.intervals import RunNoise
 from sim.model.node_model import LauncherMode, NodeModel
-from sim.model.probe import HostSpeed, ProbeFile, check_probe, transfer
+from sim.model.probe import HostSpeed, ProbeFile, check_probe, transfer, weighed
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -284,7 +284,8 @@ def calibration_with_launcher(calibration: Calibration, launcher: LauncherMode |
 
 
 def carried_model(calibration: Calibration, probe: ProbeFile, where: str) -> NodeModel:
-    """The calibration's node model carried to the host `probe` measured (`where` names the
-    probe in the error a user gets when it cannot be)."""
+    """The calibration's node model carried to the host `probe` measured, its CPU per boot
+    weighed against the calibration's (sim.model.probe.weighed; `where` names the probe in the
+    error a user gets when it cannot be)."""
     reference = check_probe(probe, calibration.host_reference, calibration.provenance.boot, where)
-    return transfer(calibration.model, reference, probe.speed)
+    return transfer(calibration.model, reference, weighed(probe.speed, reference)[0])

@@ -19,12 +19,14 @@ from sim.model.predict import predict
 from sim.model.probe import (
     HOST_DRIFT_RUNS,
     HOST_DRIFT_SIGMA,
+    HOST_SPREAD_SIGMA,
     HostSpeed,
     MemoryPrice,
     ProbeFile,
     check_probe,
     drifted,
     transfer,
+    weighed,
 )
 from sim.model.ranges import data_range, extrapolations
 
@@ -124,14 +126,18 @@ def cold_memory(model: NodeModel, memory: MemoryPrice | None, count: int, interv
                       all_ready_s=figures["all_ready_s"])
 
 
-def probe_parts(drift_sigma: float = HOST_DRIFT_SIGMA) -> list[str]:
-    """What a probe adds to the parts of an interval (interval_parts): the host's drift."""
+def probe_parts(drift_sigma: float = HOST_DRIFT_SIGMA,
+                spread_sigma: float = HOST_SPREAD_SIGMA) -> list[str]:
+    """What a probe adds to the parts of an interval (interval_parts): the host's drift since
+    it, what is left of it once the probe is weighed against the calibration."""
     if drift_sigma <= 0:
         return []
     source = (f", from {HOST_DRIFT_RUNS} transfer runs" if drift_sigma == HOST_DRIFT_SIGMA
               else "")
+    left = spread_sigma * drift_sigma / math.hypot(spread_sigma, drift_sigma)
     return [f"the host's drift since the probe (CPU per boot, log-scale sd {drift_sigma:.2f}"
-            f"{source})"]
+            f"{source}; {left:.2f} once the probe is weighed against the calibration's "
+            f"host, {spread_sigma:.2f} apart)"]
 
 
 def drift_part(model: NodeModel, reference: HostSpeed, probed: HostSpeed, sigma: float,
@@ -149,9 +155,12 @@ def drift_part(model: NodeModel, reference: HostSpeed, probed: HostSpeed, sigma:
 
 def forecast(calibration: Calibration, count: int, interval_ms: float,
              probe: ProbeFile | None = None, probe_name: str = "probe",
-             drift_sigma: float = HOST_DRIFT_SIGMA) -> Forecast:
-    """The forecast of one burst, carried to the probed host when a probe is given; its
-    intervals then hold the host's drift since the probe (`drift_sigma`, log scale)."""
+             drift_sigma: float = HOST_DRIFT_SIGMA,
+             spread_sigma: float = HOST_SPREAD_SIGMA) -> Forecast:
+    """The forecast of one burst, carried to the probed host when a probe is given: the probe's
+    CPU per boot weighed against the calibration's by the host's drift since a probe and the
+    spread of hosts (log scale; sim.model.probe.weighed), the intervals holding what is left
+    of the drift. drift_sigma 0: the probe as it is, no drift part."""
     adapt = None
     extra: dict[str, float] = {}
     drift_note: list[str] = []
@@ -161,14 +170,15 @@ def forecast(calibration: Calibration, count: int, interval_ms: float,
     if probe is not None:
         reference = check_probe(probe, calibration.host_reference, calibration.provenance.boot,
                                 probe_name)
-        adapt = partial(transfer, reference=reference, probed=probe.speed)
+        speed, error = weighed(probe.speed, reference, drift_sigma, spread_sigma)
+        adapt = partial(transfer, reference=reference, probed=speed)
         try:
             adapt(calibration.model)
-            extra = drift_part(calibration.model, reference, probe.speed, drift_sigma, figures)
+            extra = drift_part(calibration.model, reference, speed, error, figures)
         except UserError as exc:
             raise UserError(f"{probe_name}: {exc}") from None
         host = f"{probe.host.get('description', 'probed host')} (probe {probe.created_at})"
-        drift_note = probe_parts(drift_sigma)
+        drift_note = probe_parts(drift_sigma, spread_sigma)
     noise = calibration.run_noise or RunNoise(sigma={}, runs=0, configurations=0)
     central, bands = predict_with_intervals(
         calibration.model, calibration.parameters, calibration.settings.interval_level,

@@ -34,6 +34,11 @@ under benchmarks/results/transfer/ (tests/test_probe_drift.py recomputes it). A 
 to a probe holds it in its intervals (sim.model.forecast)."""
 HOST_DRIFT_RUNS = 12
 """The transfer runs HOST_DRIFT_SIGMA comes from."""
+HOST_SPREAD_SIGMA = 0.130
+"""How far hosts of this kind, on their days, lie from the shipped firmware calibration's host:
+the root mean square over the same transfer runs of log(the bursts' CPU per boot / the
+calibration's reference) (run_drift against the reference; `benchmarks/transfer.py drift`).
+With HOST_DRIFT_SIGMA it weighs a probe against the calibration (weighed)."""
 
 
 class HostSpeed(BaseModel):
@@ -164,6 +169,25 @@ def drift_sigma(drifts: Sequence[float]) -> float:
 def drifted(probed: HostSpeed, log_factor: float) -> HostSpeed:
     """The probed speed with its CPU per boot moved by exp(log_factor)."""
     return probed.model_copy(update={"boot_cpu_s": probed.boot_cpu_s * float(np.exp(log_factor))})
+
+
+def weighed(probed: HostSpeed, reference: HostSpeed, drift_sigma: float = HOST_DRIFT_SIGMA,
+            spread_sigma: float = HOST_SPREAD_SIGMA) -> tuple[HostSpeed, float]:
+    """The probed host's CPU per boot weighed against the calibration's by their spreads, and
+    the standard deviation of its log error.
+
+    Two readings of the host's speed at the bursts' moment: the calibration's reference, off
+    by the spread of hosts and days (spread_sigma), and the probe, off by the host's drift
+    since it (drift_sigma). On a log scale the best combination takes the fraction
+    w = spread^2 / (spread^2 + drift^2) of the probe's distance from the reference; its error
+    has sd spread * drift / sqrt(spread^2 + drift^2). No drift: the probe as it is."""
+    if drift_sigma <= 0:
+        return probed, 0.0
+    total = spread_sigma ** 2 + drift_sigma ** 2
+    weight = spread_sigma ** 2 / total
+    boot = reference.boot_cpu_s * (probed.boot_cpu_s / reference.boot_cpu_s) ** weight
+    return (probed.model_copy(update={"boot_cpu_s": float(boot)}),
+            float(spread_sigma * drift_sigma / np.sqrt(total)))
 
 
 def transfer(model: NodeModel, reference: HostSpeed, probed: HostSpeed) -> NodeModel:
