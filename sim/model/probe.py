@@ -30,15 +30,17 @@ HOST_DRIFT_SIGMA = 0.125
 """How far a host's speed moves between a probe and the bursts of the next quarter hour: the
 root mean square over transfer runs of a run's drift (run_drift: log of its bursts' CPU per
 boot over the probe's before them), estimated by `benchmarks/transfer.py drift` from the runs
-under benchmarks/results/transfer/ (tests/test_probe_drift.py recomputes it). A forecast carried
-to a probe holds it in its intervals (sim.model.forecast)."""
+under benchmarks/results/transfer/ (tests/test_probe_drift.py recomputes it). It weighs a probe
+against the calibration (weighed), and what is left of it goes into the intervals of a forecast
+carried to a probe (sim.model.forecast)."""
 HOST_DRIFT_RUNS = 12
 """The transfer runs HOST_DRIFT_SIGMA comes from."""
 HOST_SPREAD_SIGMA = 0.130
 """How far hosts of this kind, on their days, lie from the shipped firmware calibration's host:
 the root mean square over the same transfer runs of log(the bursts' CPU per boot / the
 calibration's reference) (run_drift against the reference; `benchmarks/transfer.py drift`).
-With HOST_DRIFT_SIGMA it weighs a probe against the calibration (weighed)."""
+With HOST_DRIFT_SIGMA it weighs a probe against the calibration (weighed); taken for every
+calibration, as the spread of this machine kind's hosts and days."""
 
 
 class HostSpeed(BaseModel):
