@@ -136,8 +136,8 @@ def probe_parts(drift_sigma: float = HOST_DRIFT_SIGMA,
               else "")
     left = spread_sigma * drift_sigma / math.hypot(spread_sigma, drift_sigma)
     return [f"the host's drift since the probe (CPU per boot, log-scale sd {drift_sigma:.2f}"
-            f"{source}; {left:.2f} once the probe is weighed against the calibration's "
-            f"host, {spread_sigma:.2f} apart)"]
+            f"{source}; {left:.2f} once the probe is weighed against the calibration, hosts "
+            f"spreading {spread_sigma:.2f})"]
 
 
 def drift_part(model: NodeModel, reference: HostSpeed, probed: HostSpeed, sigma: float,
