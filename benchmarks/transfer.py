@@ -51,9 +51,9 @@ from sim.model.probe import (
     HOST_SPREAD_SIGMA,
     HostSpeed,
     drift_sigma,
-    early_boot_cpu,
     load_probe,
     own_speed,
+    run_boot_cpu,
     run_drift,
 )
 from sim.model.units import milliseconds
@@ -106,11 +106,11 @@ def measure(
 
 
 def cpu_rise(cpu_s: np.ndarray) -> float:
-    """A run's mean CPU per boot over that of its first boots (early_boot_cpu): 1 when the
+    """A run's mean CPU per boot over that of its first boots (run_boot_cpu): 1 when the
     boots cost alike; well above 1 when the burst's later boots got dearer, as where its memory
     ran past what the VM had used (docs/findings.md, "Where a boot's CPU goes"), which no
     reading taken before or at the start of the burst can see."""
-    return float(np.nanmean(cpu_s) / np.median(early_boot_cpu(cpu_s)))
+    return float(np.nanmean(cpu_s) / run_boot_cpu(cpu_s))
 
 
 def _order(modes: Sequence[LauncherMode], seed: int) -> list[tuple[int, float, int, LauncherMode]]:
@@ -170,21 +170,26 @@ def measured_figures(data: CalibrationData
 
 
 
-def run_drifts(results: Path, exclude: Path | None = None,
-               reference: HostSpeed | None = None) -> dict[str, float]:
-    """The drift (run_drift) of every transfer dataset under `results` with a probe before its
-    bursts, but `exclude`: from that probe, or from a calibration's `reference` (how far the
-    bursts' host lay from the calibration's)."""
-    drifts = {}
+TransferRuns = dict[str, tuple[HostSpeed, list[np.ndarray]]]
+"""Dataset name -> (its probe before, each whole run's CPU time per instance)."""
+
+
+def transfer_runs(results: Path, exclude: Path | None = None) -> TransferRuns:
+    """Every transfer dataset under `results` with a probe before its bursts, but `exclude`."""
+    runs: TransferRuns = {}
     for data in sorted(p.parent for p in results.glob("*/probe-before.json")):
         if exclude is not None and data.resolve() == exclude.resolve():
             continue
-        bursts = load_calibration_data([data / "bursts"])
-        cpu = [c for _, _, c in measured_figures(bursts)]
+        cpu = [c for _, _, c in measured_figures(load_calibration_data([data / "bursts"]))]
         if cpu:
-            against = reference or load_probe(data / "probe-before.json").speed
-            drifts[data.name] = run_drift(against, cpu)
-    return drifts
+            runs[data.name] = (load_probe(data / "probe-before.json").speed, cpu)
+    return runs
+
+
+def run_drifts(runs: TransferRuns, reference: HostSpeed | None = None) -> dict[str, float]:
+    """Each dataset's drift (run_drift) from its probe, or from a calibration's `reference`
+    (how far the bursts' host lay from the calibration's)."""
+    return {name: run_drift(reference or probe, cpu) for name, (probe, cpu) in runs.items()}
 
 
 @app.command()
@@ -194,12 +199,12 @@ def drift(
     """How far the host's CPU per boot moved from each dataset's probe to its bursts, and the
     root mean square over datasets (sim.model.probe.HOST_DRIFT_SIGMA), with each dataset's
     held-out estimate (from the others: what `analyse` uses)."""
-    drifts = run_drifts(results)
-    if not drifts:
+    runs = transfer_runs(results)
+    if not runs:
         raise typer.BadParameter(f"{results}: no dataset with a probe-before.json")
     reference = load_calibration(FIRMWARE).host_reference
     assert reference is not None
-    spreads = run_drifts(results, reference=reference)
+    drifts, spreads = run_drifts(runs), run_drifts(runs, reference)
     print("| dataset | drift (log) | bursts / probe | RMS of the others | bursts / calibration |")
     print("|---|---|---|---|---|")
     for name, d in drifts.items():
@@ -213,21 +218,10 @@ def drift(
           f"{spread:.3f} (in code: {HOST_SPREAD_SIGMA:.3f})")
 
 
-def _held_out_spread(reference: HostSpeed | None, data: Path, held_out: bool) -> float:
-    """How far the bursts' hosts lay from a calibration's: held out, from the other datasets
-    beside `data`; else HOST_SPREAD_SIGMA."""
-    if not held_out or reference is None:
-        return HOST_SPREAD_SIGMA
-    others = run_drifts(data.resolve().parent, exclude=data, reference=reference)
-    return drift_sigma(list(others.values())) if others else HOST_SPREAD_SIGMA
-
-
-def _held_out_drift(value: str, data: Path) -> float:
-    """--drift-sigma: a number, or `held-out` (the RMS drift of the other datasets beside
-    `data`, so no dataset's own drift widens its intervals)."""
+def _drift_option(value: str) -> float | None:
+    """--drift-sigma: a log-scale sd >= 0, or None for `held-out`."""
     if value == "held-out":
-        others = run_drifts(data.resolve().parent, exclude=data)
-        return drift_sigma(list(others.values())) if others else 0.0
+        return None
     try:
         sigma = float(value)
     except ValueError:
@@ -235,6 +229,10 @@ def _held_out_drift(value: str, data: Path) -> float:
     if not sigma >= 0:
         raise typer.BadParameter("--drift-sigma: a number >= 0 or held-out")
     return sigma
+
+
+def _rms(drifts: dict[str, float], default: float) -> float:
+    return drift_sigma(list(drifts.values())) if drifts else default
 
 
 def _bound(seconds: float | None) -> str:
@@ -263,18 +261,30 @@ def analyse(
     if probe_name not in ("before", "after", "own"):
         raise typer.BadParameter("--probe: before, after or own")
     probe = load_probe(data / f"probe-{'before' if probe_name == 'own' else probe_name}.json")
-    sigma = _held_out_drift(drift_sigma_option, data) if probe_name != "own" else 0.0
+    # Held out: the drift and, for each calibration, the spread of the hosts come from the
+    # other datasets beside DATA (read once), so no run's own reading enters its forecast.
+    fixed = _drift_option(drift_sigma_option)
+    others = transfer_runs(data.resolve().parent, exclude=data) if fixed is None else {}
+    if probe_name == "own":
+        sigma = 0.0
+    elif fixed is None:
+        sigma = _rms(run_drifts(others), 0.0)
+    else:
+        sigma = fixed
     report: dict[str, Any] = {"data": str(data), "probe": probe_name,
                               "probe_speed": probe.speed.model_dump(), "drift_sigma": sigma}
     bursts = _with_launchers_by_order(load_calibration_data([data / "bursts"]), data / "bursts")
     calibrations = {path: load_calibration(path) for path in calibration}
+    spreads = {path: HOST_SPREAD_SIGMA if fixed is not None or cal.host_reference is None
+               else _rms(run_drifts(others, cal.host_reference), HOST_SPREAD_SIGMA)
+               for path, cal in calibrations.items()}
     for path, launcher in itertools.product(calibration, LAUNCHERS):
         measured = measured_figures(bursts.of_launcher(launcher))
         configs = sorted({key for key, _, _ in measured})
         cal = calibrations[path]
         if not measured or (launcher != "realtime" and not cal.model.launch_cpu_s > 0):
             continue
-        spread = _held_out_spread(cal.host_reference, data, drift_sigma_option == "held-out")
+        spread = spreads[path]
         cal = calibration_with_launcher(cal, launcher, str(path))
         for mode, probed in (("without probe", None), ("with probe", probe)):
             rows = []

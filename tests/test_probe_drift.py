@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.transfer import RESULTS, run_drifts
+from benchmarks.transfer import RESULTS, run_drifts, transfer_runs
 from sim.model.calibration import carried_model, load_calibration
 from sim.model.forecast import drift_part, forecast, model_figures
 from sim.model.intervals import FIGURES
@@ -48,18 +48,18 @@ def test_a_runs_drift_is_the_log_of_its_early_boots_over_the_probes() -> None:
 
 
 def test_the_drift_in_code_is_what_the_committed_transfer_runs_give() -> None:
-    drifts = run_drifts(RESULTS)
+    drifts = run_drifts(transfer_runs(RESULTS))
     assert len(drifts) == HOST_DRIFT_RUNS
     assert drift_sigma(list(drifts.values())) == pytest.approx(HOST_DRIFT_SIGMA, abs=5e-4)
     # Held out, a dataset's own drift is not among those that widen its intervals.
     one = next(iter(drifts))
-    assert one not in run_drifts(RESULTS, exclude=RESULTS / one)
+    assert one not in run_drifts(transfer_runs(RESULTS, exclude=RESULTS / one))
 
 
 def test_the_spread_in_code_is_how_far_the_committed_runs_lay_from_the_calibration() -> None:
     reference = load_calibration(FIRMWARE).host_reference
     assert reference is not None
-    spreads = run_drifts(RESULTS, reference=reference)
+    spreads = run_drifts(transfer_runs(RESULTS), reference=reference)
     assert len(spreads) == HOST_DRIFT_RUNS
     assert drift_sigma(list(spreads.values())) == pytest.approx(HOST_SPREAD_SIGMA, abs=5e-4)
 

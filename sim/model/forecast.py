@@ -24,6 +24,7 @@ from sim.model.probe import (
     MemoryPrice,
     ProbeFile,
     check_probe,
+    drift_left,
     drifted,
     transfer,
     weighed,
@@ -134,7 +135,7 @@ def probe_parts(drift_sigma: float = HOST_DRIFT_SIGMA,
         return []
     source = (f", from {HOST_DRIFT_RUNS} transfer runs" if drift_sigma == HOST_DRIFT_SIGMA
               else "")
-    left = spread_sigma * drift_sigma / math.hypot(spread_sigma, drift_sigma)
+    left = drift_left(drift_sigma, spread_sigma)
     return [f"the host's drift since the probe (CPU per boot, log-scale sd {drift_sigma:.2f}"
             f"{source}; {left:.2f} once the probe is weighed against the calibration, hosts "
             f"spreading {spread_sigma:.2f})"]

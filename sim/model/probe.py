@@ -124,6 +124,11 @@ def early_boot_cpu(cpu_s: Sequence[float] | np.ndarray) -> np.ndarray:
     return cpu[np.isfinite(cpu)]
 
 
+def run_boot_cpu(cpu_s: Sequence[float] | np.ndarray) -> float:
+    """A run's CPU per boot as the probe reads its own: the median of its first boots'."""
+    return float(np.median(early_boot_cpu(cpu_s)))
+
+
 def burst_effective_cores(launch_s: np.ndarray, ready_s: np.ndarray, cpu_s: np.ndarray) -> float:
     """Total CPU time of one burst's instances until ready over its span (first launch to last
     ready): the CPU the boots got together while the burst lasted."""
@@ -147,7 +152,7 @@ def own_speed(probe: ProbeFile, cpu_s: Sequence[float] | np.ndarray) -> ProbeFil
     its own bursts (early_boot_cpu): the host's speed at that run's moment, which no user has
     before the run (benchmarks/transfer.py `--probe own`: what is left is the model's error, not
     the host's drift since the probe)."""
-    boot = float(np.median(early_boot_cpu(cpu_s)))
+    boot = run_boot_cpu(cpu_s)
     return probe.model_copy(update={"speed": probe.speed.model_copy(
         update={"boot_cpu_s": boot})})
 
@@ -157,7 +162,7 @@ def run_drift(probe: HostSpeed, runs_cpu_s: Sequence[Sequence[float] | np.ndarra
     log(the run's CPU per boot, read as the probe reads its own / the probe's)."""
     if not runs_cpu_s:
         raise ValueError("no run after the probe")
-    own = [float(np.median(early_boot_cpu(cpu))) for cpu in runs_cpu_s]
+    own = [run_boot_cpu(cpu) for cpu in runs_cpu_s]
     return float(np.median(np.log(np.asarray(own) / probe.boot_cpu_s)))
 
 
@@ -171,6 +176,11 @@ def drift_sigma(drifts: Sequence[float]) -> float:
 def drifted(probed: HostSpeed, log_factor: float) -> HostSpeed:
     """The probed speed with its CPU per boot moved by exp(log_factor)."""
     return probed.model_copy(update={"boot_cpu_s": probed.boot_cpu_s * float(np.exp(log_factor))})
+
+
+def drift_left(drift_sigma: float, spread_sigma: float) -> float:
+    """The log-scale sd of a probe's error once weighed against the calibration (weighed)."""
+    return float(spread_sigma * drift_sigma / np.hypot(spread_sigma, drift_sigma))
 
 
 def weighed(probed: HostSpeed, reference: HostSpeed, drift_sigma: float = HOST_DRIFT_SIGMA,
@@ -189,7 +199,7 @@ def weighed(probed: HostSpeed, reference: HostSpeed, drift_sigma: float = HOST_D
     weight = spread_sigma ** 2 / total
     boot = reference.boot_cpu_s * (probed.boot_cpu_s / reference.boot_cpu_s) ** weight
     return (probed.model_copy(update={"boot_cpu_s": float(boot)}),
-            float(spread_sigma * drift_sigma / np.sqrt(total)))
+            drift_left(drift_sigma, spread_sigma))
 
 
 def transfer(model: NodeModel, reference: HostSpeed, probed: HostSpeed) -> NodeModel:
