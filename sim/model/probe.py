@@ -26,16 +26,16 @@ PROBE_INTERVAL_MS = 1.0
 EARLY_INSTANCES = 20
 """The boots whose CPU time measures the host's speed: the first of each burst, launched with
 few instances already on the node (the growth of a boot's work with residents stays < 2 %)."""
-HOST_DRIFT_SIGMA = 0.125
+HOST_DRIFT_SIGMA = 0.128
 """How far a host's speed moves between a probe and the bursts of the next quarter hour: the
 root mean square over transfer runs of a run's drift (run_drift: log of its bursts' CPU per
 boot over the probe's before them), estimated by `benchmarks/transfer.py drift` from the runs
 under benchmarks/results/transfer/ (tests/test_probe_drift.py recomputes it). It weighs a probe
 against the calibration (weighed), and what is left of it goes into the intervals of a forecast
 carried to a probe (sim.model.forecast)."""
-HOST_DRIFT_RUNS = 12
+HOST_DRIFT_RUNS = 13
 """The transfer runs HOST_DRIFT_SIGMA comes from."""
-HOST_SPREAD_SIGMA = 0.130
+HOST_SPREAD_SIGMA = 0.124
 """How far hosts of this kind, on their days, lie from the shipped firmware calibration's host:
 the root mean square over the same transfer runs of log(the bursts' CPU per boot / the
 calibration's reference) (run_drift against the reference; `benchmarks/transfer.py drift`).
