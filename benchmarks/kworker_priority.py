@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import math
 import multiprocessing
 import os
 import re
@@ -109,7 +110,10 @@ def burst(count: int, interval_ms: float, repeat: int, raised: bool, tmp: Path) 
                      timeout_s=120.0, repeat=repeat)
     with workers_raised(raised):
         result = run_burst(spec, tmp / f"run-{repeat}-{int(raised)}", launcher="realtime")
-    ready = np.sort([r.ready_s for r in result.rows])
+    ready = np.sort([r.ready_s for r in result.rows if math.isfinite(r.ready_s)])
+    if not len(ready):
+        raise SystemExit(f"error: no instance of {count} at {interval_ms:g} ms became ready; "
+                         f"see `measure preflight` and the host's KVM")
     return {"raised": int(raised), "repeat": repeat, "count": count, "interval_ms": interval_ms,
             "first_ready_s": ready[0], "p10_ready_s": float(np.quantile(ready, 0.1)),
             "median_ready_s": float(np.median(ready)), "all_ready_s": ready[-1],
@@ -123,6 +127,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.count < 1 or args.interval_ms < 0 or args.repeat < 1:
+        parser.error("--count and --repeat must be at least 1 and --interval-ms not negative")
+    if os.geteuid() != 0:
+        parser.error("raising the kernel's workers and the realtime harness need root; run as "
+                     "root")
     stamp = datetime.now(UTC)
     out = args.out or (Path(__file__).resolve().parent / "results" / "launcher"
                        / f"kworker-{stamp:%Y-%m-%d}-{args.count}at{args.interval_ms:g}")
