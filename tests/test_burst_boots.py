@@ -137,12 +137,19 @@ def test_a_reserved_launcher_keeps_a_cpu_the_instances_do_not_use(
     assert sorted(os.sched_getaffinity(0)) == cpus  # the harness may use every CPU again
 
 
+def _deliverable_sigint() -> None:
+    # A suite started as a background job (`make test &`, nohup) ignores SIGINT, and an ignored
+    # signal stays ignored across exec: the harness would never see the Ctrl-C this test sends.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_burst(out: Path, accel: str, count: int = 40,
                  boot: str = "bios") -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*MEASURE, "burst", "--count", str(count), "--interval-ms", "2", "--boot", boot,
          "--accel", accel, "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_deliverable_sigint)
 
 
 def _wait_for_instances(harness: int, n: int = 5, timeout: float = 60) -> list[int]:
