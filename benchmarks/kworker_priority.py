@@ -9,7 +9,9 @@ A watcher process raises workers that appear during a burst too (in both arms it
 every 20 ms, so both pay the same). Every worker is put back on SCHED_OTHER afterwards.
 
 Usage: .venv/bin/python -m benchmarks.kworker_priority [--count 100] [--interval-ms 6]
-       [--repeat 4] [--out benchmarks/results/launcher/kworker-DATE]
+       [--repeat 4] [--lead-ms L] [--out benchmarks/results/launcher/kworker-DATE]
+With --lead-ms, one more instance is launched L ms before the others: is an instance ahead of a
+crowd the one that pays?
 Writes bursts.csv (one row per burst) and prints the medians per arm. Needs root and KVM; run
 it on a quiet machine.
 """
@@ -103,10 +105,20 @@ def workers_raised(raised: bool) -> Iterator[None]:
         set_policy(workers(), False)
 
 
-def burst(count: int, interval_ms: float, repeat: int, raised: bool, tmp: Path) -> dict[str, Any]:
-    """One burst under the realtime harness with the workers raised or not: its figures."""
+def planned(count: int, interval_ms: float, lead_ms: float | None) -> tuple[float, ...]:
+    """`count` instances `interval_ms` apart; with a lead, one instance `lead_ms` before them."""
+    crowd = fixed_interval(count, interval_ms)
+    if lead_ms is None:
+        return crowd
+    return (0.0, *(lead_ms / 1e3 + t for t in crowd))
+
+
+def burst(count: int, interval_ms: float, repeat: int, raised: bool, tmp: Path,
+          lead_ms: float | None = None) -> dict[str, Any]:
+    """One burst under the realtime harness with the workers raised or not: its figures (with a
+    lead, also when the instance ahead of the others was ready)."""
     spec = BurstSpec(boot="firmware", accel="kvm", memory_mb=16,
-                     planned_s=fixed_interval(count, interval_ms), interval_ms=interval_ms,
+                     planned_s=planned(count, interval_ms, lead_ms), interval_ms=interval_ms,
                      timeout_s=120.0, repeat=repeat)
     with workers_raised(raised):
         result = run_burst(spec, tmp / f"run-{repeat}-{int(raised)}", launcher="realtime")
@@ -114,10 +126,12 @@ def burst(count: int, interval_ms: float, repeat: int, raised: bool, tmp: Path) 
     if not len(ready):
         raise SystemExit(f"error: no instance of {count} at {interval_ms:g} ms became ready; "
                          f"see `measure preflight` and the host's KVM")
+    lead = {} if lead_ms is None else {
+        "lead_ms": lead_ms, "lead_ready_s": min(r.ready_s for r in result.rows if r.instance == 0)}
     return {"raised": int(raised), "repeat": repeat, "count": count, "interval_ms": interval_ms,
             "first_ready_s": ready[0], "p10_ready_s": float(np.quantile(ready, 0.1)),
             "median_ready_s": float(np.median(ready)), "all_ready_s": ready[-1],
-            "failed": count - len(ready)}
+            "failed": spec.count - len(ready), **lead}
 
 
 def main() -> None:
@@ -125,22 +139,28 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--interval-ms", type=float, default=6.0)
     parser.add_argument("--repeat", type=int, default=4)
+    parser.add_argument("--lead-ms", type=float, default=None,
+                        help="one more instance this long before the others (ahead of a crowd)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.count < 1 or args.interval_ms < 0 or args.repeat < 1:
         parser.error("--count and --repeat must be at least 1 and --interval-ms not negative")
+    if args.lead_ms is not None and not args.lead_ms > 0:
+        parser.error("--lead-ms must be positive")
     if os.geteuid() != 0:
         parser.error("raising the kernel's workers and the realtime harness need root; run as "
                      "root")
     stamp = datetime.now(UTC)
+    lead = "" if args.lead_ms is None else f"-lead{args.lead_ms:g}"
     out = args.out or (Path(__file__).resolve().parent / "results" / "launcher"
-                       / f"kworker-{stamp:%Y-%m-%d}-{args.count}at{args.interval_ms:g}")
+                       / f"kworker-{stamp:%Y-%m-%d}-{args.count}at{args.interval_ms:g}{lead}")
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bootstorm-kworker-") as tmp:
         for k in range(args.repeat):
             for raised in (False, True) if k % 2 == 0 else (True, False):
-                rows.append(burst(args.count, args.interval_ms, k, raised, Path(tmp)))
+                rows.append(burst(args.count, args.interval_ms, k, raised, Path(tmp),
+                                  args.lead_ms))
                 time.sleep(3)
     with (out / "bursts.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -148,12 +168,16 @@ def main() -> None:
         writer.writerows(rows)
     print(f"{args.count} at {args.interval_ms:g} ms, {args.repeat} bursts per arm, "
           f"{stamp:%Y-%m-%d %H:%M} UTC; medians [min-max] in s")
-    print("| workers | first | p10 | median | all |")
-    print("|---|---|---|---|---|")
+    keys: tuple[str, ...] = ("first_ready_s", "p10_ready_s", "median_ready_s", "all_ready_s")
+    if args.lead_ms is not None:
+        keys = ("lead_ready_s", *keys)
+        print(f"one instance {args.lead_ms:g} ms ahead (lead)")
+    print("| workers | " + " | ".join(k.removesuffix("_ready_s") for k in keys) + " |")
+    print("|---" * (len(keys) + 1) + "|")
     for raised in (False, True):
         mine = [r for r in rows if r["raised"] == int(raised)]
         cells = []
-        for key in ("first_ready_s", "p10_ready_s", "median_ready_s", "all_ready_s"):
+        for key in keys:
             v = [r[key] for r in mine]
             cells.append(f"{np.median(v):.3f} [{min(v):.3f}-{max(v):.3f}]")
         print(f"| {'SCHED_FIFO 1' if raised else 'normal'} | " + " | ".join(cells) + " |")
