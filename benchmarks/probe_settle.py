@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from measure.harness.burst import BurstSpec, fixed_interval, run_burst
+from measure.harness.burst import run_burst
 from measure.harness.memory import settle_reporting
-from sim.model.probe import PROBE_COUNT, PROBE_INTERVAL_MS, run_boot_cpu
+from measure.harness.probe import probe_spec
+from sim.model.probe import run_boot_cpu
 
 ARMS = ("settled", "after_2s")
 
@@ -36,10 +37,7 @@ def pair(k: int, tmp: Path) -> dict[str, float]:
     for arm in ARMS:
         if arm == "after_2s":
             time.sleep(2.0)
-        spec = BurstSpec(boot="firmware", accel="kvm", memory_mb=16,
-                         planned_s=fixed_interval(PROBE_COUNT, PROBE_INTERVAL_MS),
-                         interval_ms=PROBE_INTERVAL_MS, repeat=k, timeout_s=60.0)
-        result = run_burst(spec, tmp / f"{k}-{arm}")
+        result = run_burst(probe_spec("firmware", "kvm", 16, k), tmp / f"{k}-{arm}")
         ready = [r.ready_s for r in result.rows if math.isfinite(r.ready_s)]
         if len(ready) < len(result.rows):
             raise SystemExit(f"error: pair {k}, {arm}: {len(result.rows) - len(ready)} "

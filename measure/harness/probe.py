@@ -60,6 +60,14 @@ class _MemoryWatch:
                 self.kib.append(kib)
 
 
+def probe_spec(boot: BootPath, accel: Accel, memory_mb: int, repeat: int) -> BurstSpec:
+    """One burst of the probe's configuration (PROBE_COUNT instances PROBE_INTERVAL_MS apart)."""
+    return BurstSpec(boot=boot, accel=accel, memory_mb=memory_mb,
+                     planned_s=fixed_interval(PROBE_COUNT, PROBE_INTERVAL_MS),
+                     interval_ms=PROBE_INTERVAL_MS, repeat=repeat,
+                     timeout_s=default_timeout_s(boot, accel, PROBE_COUNT))
+
+
 def run_probe(boot: BootPath, accel: Accel, memory_mb: int, out: Path, *,
               bursts: int = PROBE_BURSTS, memory_gb: float = MAX_GB,
               on_burst: Callable[[BurstResult], None] | None = None) -> ProbeFile:
@@ -71,11 +79,7 @@ def run_probe(boot: BootPath, accel: Accel, memory_mb: int, out: Path, *,
     for repeat in range(bursts):
         if repeat:
             time.sleep(SETTLE_S)
-        spec = BurstSpec(boot=boot, accel=accel, memory_mb=memory_mb,
-                         planned_s=fixed_interval(PROBE_COUNT, PROBE_INTERVAL_MS),
-                         interval_ms=PROBE_INTERVAL_MS, repeat=repeat,
-                         timeout_s=default_timeout_s(boot, accel, PROBE_COUNT))
-        result = run_burst(spec, out, on_event=watch)
+        result = run_burst(probe_spec(boot, accel, memory_mb, repeat), out, on_event=watch)
         not_ready = [r for r in result.rows if r.status != "ready"]
         if not_ready:
             raise UserError(f"probe burst {result.run_id}: {len(not_ready)} of {PROBE_COUNT} "
